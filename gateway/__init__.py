@@ -1,0 +1,2 @@
+"""qrgw: cross-border QR payment interoperability gateway."""
+__version__ = "0.1.0"

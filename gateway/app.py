@@ -1,0 +1,50 @@
+"""The composition root: config -> store -> keys -> adapters -> services -> routes.
+
+``create_app(settings)`` builds the aiohttp application; its ``cleanup_ctx`` owns every
+resource with a lifetime (the store's pool, the outbound httpx clients, background workers),
+so start-up and graceful shutdown happen in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from gateway.api.problems import problem_middleware, request_id_middleware
+from gateway.appkeys import SERVICES, SETTINGS, STORE
+from gateway.config import Settings
+from gateway.store.factory import open_store
+from schemas.errors import QrgwError
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    try:
+        await request.app[STORE].ping()
+    except QrgwError as exc:
+        return web.json_response({"status": "unavailable", "code": exc.code}, status=503)
+    return web.json_response({"status": "ready"})
+
+
+async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
+    store = await open_store(app[SETTINGS].store)
+    app[STORE] = store
+    yield
+    await store.aclose()
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(
+        middlewares=[request_id_middleware, problem_middleware],
+        client_max_size=settings.server.max_body_bytes,
+    )
+    app[SETTINGS] = settings
+    app[SERVICES] = {}
+    app.cleanup_ctx.append(_store_ctx)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app

@@ -1,0 +1,61 @@
+"""``qrgw serve``: run the gateway with the configured store, partners and keys."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from gateway.config import Settings, load_settings
+from gateway.logging import configure_logging, get_logger
+from schemas.errors import ConfigError
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="run the gateway HTTP API",
+        description="Run the gateway. Config: defaults, then --config FILE, then QRGW_* environment variables.",
+    )
+    p.add_argument("--config", type=Path, help="TOML file layered over config/gateway.toml")
+    p.add_argument("--host", help="override server.host")
+    p.add_argument("--port", type=int, help="override server.port")
+    p.add_argument("--reuse-port", action="store_true", help="SO_REUSEPORT: several processes on one port")
+    p.set_defaults(func=run)
+
+
+def check_startup(settings: Settings) -> None:
+    """Fail fast on what would otherwise fail at the first request."""
+    for i, key in enumerate(settings.gateway.keys):
+        if not key.private_key.is_file():
+            raise ConfigError(f"gateway.keys[{i}].private_key: file {key.private_key} does not exist")
+    for i, partner in enumerate(settings.partners):
+        for j, pkey in enumerate(partner.keys):
+            if isinstance(pkey.public_key, Path) and not pkey.public_key.is_file():
+                raise ConfigError(f"partners[{i}].keys[{j}].public_key: file {pkey.public_key} does not exist")
+
+
+def run(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from gateway.app import create_app
+
+    overrides: dict[str, Any] = {}
+    if args.host or args.port is not None:
+        overrides["server"] = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    settings = load_settings(args.config, **overrides)
+    check_startup(settings)
+    configure_logging(settings.logging.level, settings.logging.format)
+    log = get_logger("gateway.serve")
+    app = create_app(settings)
+    log.info("starting", host=settings.server.host, port=settings.server.port, store=settings.store.url.split("@")[-1])
+    web.run_app(
+        app,
+        host=settings.server.host,
+        port=settings.server.port,
+        reuse_port=args.reuse_port or None,
+        shutdown_timeout=settings.server.shutdown_grace_s,
+        print=None,
+        access_log=None,
+    )
+    return 0

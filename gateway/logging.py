@@ -1,0 +1,81 @@
+"""structlog set-up: JSON lines in production, a readable console on a terminal.
+
+Every line of a request carries ``request_id`` (bound in a contextvar by the request-id
+middleware). ``redact`` keeps private keys, secrets, signatures and full payer ids out of
+every line, whatever the caller passed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+SECRET_KEYS = frozenset(
+    {"private_key", "secret", "secret_key", "authorization", "password", "token", "signature", "api_key", "key_pem"}
+)
+PAYER_KEYS = frozenset({"payer_id", "partner_user_id", "customer_id", "user_id"})
+_PEM = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(-----END [A-Z ]*PRIVATE KEY-----|$)", re.S)
+_SECRET_HEADER = re.compile(r"(SECRET_KEY|Bearer)\s+\S+", re.I)
+
+
+def mask_payer(value: str) -> str:
+    """A stable, non-reversible handle of a payer id: enough to correlate lines, not to identify."""
+    digest = hashlib.sha256(value.encode()).hexdigest()[:10]
+    return f"{value[:2]}…{digest}" if len(value) > 2 else f"…{digest}"
+
+
+def _scrub(key: str, value: Any) -> Any:
+    lowered = key.lower()
+    if lowered in SECRET_KEYS or lowered.endswith(("_secret", "_private_key", "_token")):
+        return "[REDACTED]"
+    if lowered in PAYER_KEYS and isinstance(value, str):
+        return mask_payer(value)
+    if isinstance(value, str):
+        value = _PEM.sub("[REDACTED PRIVATE KEY]", value)
+        return _SECRET_HEADER.sub(lambda m: f"{m.group(1)} [REDACTED]", value)
+    if isinstance(value, dict):
+        return {k: _scrub(str(k), v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(key, v) for v in value]
+    return value
+
+
+def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: scrub secrets and payer ids from every key, nested ones included."""
+    payer = event_dict.get("payer")
+    if isinstance(payer, dict) and isinstance(payer.get("id"), str):
+        event_dict["payer"] = {**payer, "id": mask_payer(payer["id"])}
+    for key in list(event_dict):
+        event_dict[key] = _scrub(key, event_dict[key])
+    return event_dict
+
+
+def configure_logging(level: str = "INFO", fmt: str = "auto", stream: Any = None) -> None:
+    """Configure structlog (and stdlib logging through it) once per process."""
+    stream = stream or sys.stderr
+    use_console = fmt == "console" or (fmt == "auto" and hasattr(stream, "isatty") and stream.isatty())
+    renderer: Any = structlog.dev.ConsoleRenderer(colors=False) if use_console else structlog.processors.JSONRenderer()
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            redact,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level]),
+        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        cache_logger_on_first_use=False,
+    )
+    logging.basicConfig(level=logging.WARNING, stream=stream, format="%(levelname)s %(name)s %(message)s")
+
+
+def get_logger(name: str) -> Any:
+    return structlog.get_logger(name)

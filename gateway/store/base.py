@@ -1,0 +1,240 @@
+"""The one state-store port of qrgw; ``MemoryStore`` and ``RedisStore`` implement it.
+
+Every method is atomic on its own. Multi-key changes (payment + history + day index +
+processing set + outbox) happen in one Lua script / MULTI on Redis, under one lock on the
+in-memory store. Redis errors surface as ``schemas.errors.StoreUnavailable`` and never
+leave a half-written payment.
+
+Redis Cluster: all keys of one payment share a hash tag derived from its id (its *shard*),
+and each shard has its own outbox stream, day index and processing set in that slot, so a
+payment transition and its events are one script in one slot. Limit counters share a
+hash tag per *holder* (payer). Readers of the outbox / day index / processing set go over
+every shard.
+
+``fx.ports`` and ``gateway.signing`` declare the subsets they use as Protocols; this class
+satisfies them structurally.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from schemas.payment import PaymentRecord
+
+
+class ClaimStatus(StrEnum):
+    NEW = "NEW"  # the caller won the key and must finish or abandon it
+    IN_PROGRESS = "IN_PROGRESS"  # same body, another request is still working on it
+    DONE = "DONE"  # same body, finished: ``answer`` holds what was stored
+    CONFLICT = "CONFLICT"  # a different body used this key
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    status: ClaimStatus
+    resource_id: str  # the winner's resource id (e.g. payment_id), for every status but CONFLICT
+    answer: Mapping[str, Any] | None = None
+
+
+class QuoteUseStatus(StrEnum):
+    OK = "OK"
+    MISSING = "MISSING"  # unknown or expired
+    USED = "USED"  # consumed already (by someone else)
+    MISMATCH = "MISMATCH"  # bound to another partner, QR or amount
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteUse:
+    status: QuoteUseStatus
+    data: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LimitItem:
+    """Reserve ``amount`` against ``cap`` on ``counter`` (e.g. ``annual:2026``)."""
+
+    counter: str
+    amount: int
+    cap: int
+    ttl_s: int  # the counter's lifetime: past the end of its window
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    ok: bool
+    denied: LimitItem | None = None  # the first item that would pass its cap
+    used: Mapping[str, int] = field(default_factory=dict)  # each counter's total after (or, denied, before)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    entry_id: str
+    shard: int
+    event: Mapping[str, Any]
+    deliveries: int  # how many times it was handed out, this one included
+
+
+class StaleVersion(Exception):
+    """``update_payment`` lost a compare-and-set race: re-read and decide again."""
+
+
+class Store(abc.ABC):
+    """Async state store. Implementations: ``MemoryStore`` (embedded), ``RedisStore``."""
+
+    shards: int = 16
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Raise StoreUnavailable when the store cannot answer."""
+
+    @abc.abstractmethod
+    async def aclose(self) -> None: ...
+
+    # -- idempotency ----------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def claim(
+        self, scope: str, key: str, fingerprint: str, *, resource_id: str, ttl_s: int = 7 * 86400
+    ) -> Claim:
+        """Claim ``(scope, key)`` for a request whose body hashes to ``fingerprint``.
+
+        The first caller gets NEW with its own ``resource_id``; later callers get the
+        winner's id with IN_PROGRESS or DONE (same fingerprint) or CONFLICT.
+        """
+
+    @abc.abstractmethod
+    async def finish_claim(self, scope: str, key: str, answer: Mapping[str, Any]) -> None:
+        """Mark the claim DONE and store ``answer`` (small JSON) for repeats."""
+
+    @abc.abstractmethod
+    async def abandon_claim(self, scope: str, key: str) -> None:
+        """Forget a NEW claim whose request was rejected before any state changed."""
+
+    # -- payments -------------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def create_payment(self, record: PaymentRecord, events: Sequence[Mapping[str, Any]] = ()) -> None:
+        """Insert a new payment (version 0), index it by business day and, while PROCESSING, in
+        the processing set; append ``events`` to its shard's outbox. Raises ConflictError if
+        the id exists."""
+
+    @abc.abstractmethod
+    async def get_payment(self, payment_id: str) -> PaymentRecord | None: ...
+
+    @abc.abstractmethod
+    async def update_payment(
+        self,
+        record: PaymentRecord,
+        *,
+        expected_version: int,
+        reason: str,
+        events: Sequence[Mapping[str, Any]] = (),
+        extra_days: Sequence[str] = (),
+    ) -> PaymentRecord:
+        """Compare-and-set: store ``record`` if the stored version is ``expected_version``.
+
+        Raises StaleVersion on a lost race and InvalidState when the status change is not in
+        ``schemas.payment.LEGAL_TRANSITIONS``. Appends a history entry (now, status, stage,
+        ``reason``), bumps ``version`` and ``updated_at``, keeps the processing set in step
+        (member while status is PROCESSING or any refund/cancel is PROCESSING), indexes the
+        payment under each of ``extra_days`` (a cancel or refund of a later business day),
+        and appends ``events`` to the outbox, all atomically. Returns the stored record.
+        """
+
+    @abc.abstractmethod
+    async def payments_in_progress(self, limit: int = 1000) -> list[str]:
+        """Ids of payments with work left (PROCESSING, or a refund/cancel PROCESSING)."""
+
+    @abc.abstractmethod
+    async def payments_of_day(self, day: str) -> list[str]:
+        """Ids of payments indexed under business day ``day`` (YYYY-MM-DD)."""
+
+    # -- signature nonces -----------------------------------------------------------------------
+    @abc.abstractmethod
+    async def remember_nonce(self, keyid: str, nonce: str, ttl_s: int) -> bool:
+        """SET NX with expiry: True the first time ``(keyid, nonce)`` is seen."""
+
+    # -- quotes ---------------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def put_quote(self, quote_id: str, data: Mapping[str, Any], ttl_s: int) -> None: ...
+
+    @abc.abstractmethod
+    async def get_quote(self, quote_id: str) -> Mapping[str, Any] | None: ...
+
+    @abc.abstractmethod
+    async def consume_quote(self, quote_id: str, expect: Mapping[str, str], consumer: str) -> QuoteUse:
+        """Atomically: MISSING if absent/expired; MISMATCH if any ``expect[k] != data[k]``
+        (nothing consumed); USED if consumed by another consumer; else mark it used by
+        ``consumer`` and answer OK (a repeat by the same consumer answers OK again)."""
+
+    @abc.abstractmethod
+    async def restore_quote(self, quote_id: str, consumer: str) -> None:
+        """Undo ``consume_quote`` by the same consumer (the payment was rejected)."""
+
+    # -- FX limit counters ----------------------------------------------------------------------
+    @abc.abstractmethod
+    async def reserve_limits(self, holder: str, reservation_id: str, items: Sequence[LimitItem]) -> Reservation:
+        """All or nothing: add every item's amount to its counter unless one would pass its cap.
+
+        Idempotent per ``reservation_id``: a repeat answers ok without counting twice."""
+
+    @abc.abstractmethod
+    async def release_limits(
+        self, holder: str, reservation_id: str, amounts: Mapping[str, int] | None = None
+    ) -> None:
+        """Give back ``amounts`` per counter (None: all that remains of the reservation).
+
+        Never releases more than the reservation holds; idempotent once fully released."""
+
+    @abc.abstractmethod
+    async def limit_usage(self, holder: str, counter: str) -> int: ...
+
+    # -- rate limiting --------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def take_token(self, bucket: str, rate_per_s: float, burst: int) -> float:
+        """Token bucket shared by all gateway processes: 0.0 when allowed, else seconds to wait."""
+
+    # -- small blobs (rate-table cache, leases) -------------------------------------------------
+    @abc.abstractmethod
+    async def put_blob(self, key: str, value: bytes, ttl_s: int | None = None) -> None: ...
+
+    @abc.abstractmethod
+    async def get_blob(self, key: str) -> bytes | None: ...
+
+    @abc.abstractmethod
+    async def acquire_lease(self, name: str, owner: str, ttl_ms: int) -> bool:
+        """Take or renew a named lease (SET NX PX, or renew when ``owner`` holds it)."""
+
+    @abc.abstractmethod
+    async def release_lease(self, name: str, owner: str) -> None: ...
+
+    # -- outbox (webhook events) ----------------------------------------------------------------
+    @abc.abstractmethod
+    async def append_events(self, shard: int, events: Sequence[Mapping[str, Any]]) -> None: ...
+
+    @abc.abstractmethod
+    async def read_events(self, group: str, consumer: str, count: int = 100) -> list[OutboxEntry]:
+        """New entries for the consumer group over every shard (never blocks long)."""
+
+    @abc.abstractmethod
+    async def ack_events(self, group: str, entries: Sequence[OutboxEntry]) -> None: ...
+
+    @abc.abstractmethod
+    async def reclaim_events(
+        self, group: str, consumer: str, min_idle_ms: int, count: int = 100
+    ) -> list[OutboxEntry]:
+        """Entries handed out but not acknowledged for ``min_idle_ms``: handed out again."""
+
+    @abc.abstractmethod
+    async def outbox_backlog(self, group: str) -> int:
+        """Entries not yet acknowledged by ``group`` (for /metrics)."""
+
+    # -- helpers shared by implementations -------------------------------------------------------
+    def shard_of(self, payment_id: str) -> int:
+        """Stable shard of a payment id (crc32, so every process and language agrees)."""
+        import zlib
+
+        return zlib.crc32(payment_id.encode()) % self.shards
