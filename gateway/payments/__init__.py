@@ -1,0 +1,1 @@
+"""The payment core: orchestration state machine, cancels/refunds and recovery."""

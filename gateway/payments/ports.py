@@ -1,0 +1,130 @@
+"""What the payment core needs from its neighbours, as small Protocols (ports).
+
+The orchestrator depends on these shapes, not on ``gateway.qr``/``gateway.routing`` or
+``fx`` directly, so it can be unit-tested with fakes and wired to the real modules in the
+composition root (``gateway.payments.wiring``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+from adapters.base import AcquirerAdapter, WalletAdapter
+from schemas.errors import PartnerError
+from schemas.money import MoneyModel
+from schemas.payment import Merchant, Payer, Route
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedQR:
+    """A decoded merchant QR and the route this caller gets for it."""
+
+    merchant: Merchant
+    currency: str  # merchant currency, ISO 4217 alpha-3
+    amount_minor: int | None  # tag 54 in minor units (dynamic QR), else None
+    dynamic: bool
+    route: Route
+    fingerprint: str  # stable hash of the payload: binds quotes to the QR
+    decoded: Mapping[str, Any] = field(default_factory=dict)  # the public decode view
+
+
+class QrResolver(Protocol):
+    def resolve(self, qr: str, caller: str) -> ResolvedQR:
+        """Decode ``qr`` and route it for ``caller`` (the wallet); raises QRError / NoRoute."""
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteInfo:
+    """A locked quote as the payment core sees it (amounts on the wire form)."""
+
+    quote_id: str
+    merchant_amount: MoneyModel
+    payer_amount: MoneyModel
+    rate: Decimal
+    expires_at: datetime
+    wire: Mapping[str, Any]  # fx.quotes.Quote.to_wire(): stored on the payment, shown to partners
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyResult:
+    flags: tuple[str, ...] = ()
+    reservation: Mapping[str, Any] | None = None
+
+
+class Pricing(Protocol):
+    """Quotes, the FX policy and refund conversion (``fx``), on wire money."""
+
+    async def quote(
+        self, *, merchant_amount: MoneyModel, payer_currency: str, partner_id: str, qr_fingerprint: str
+    ) -> QuoteInfo: ...
+
+    async def redeem(
+        self,
+        quote_id: str,
+        *,
+        partner_id: str,
+        qr_fingerprint: str,
+        merchant_amount: MoneyModel,
+        consumer: str,
+    ) -> QuoteInfo:
+        """QuoteExpired / QuoteInvalid when it cannot be used."""
+
+    async def unredeem(self, quote_id: str, consumer: str) -> None: ...
+
+    async def reserve(
+        self,
+        *,
+        reservation_id: str,
+        payer: Payer,
+        merchant_country: str,
+        merchant_amount: MoneyModel,
+        payer_amount: MoneyModel,
+        at: datetime,
+    ) -> PolicyResult:
+        """LimitExceeded / DataRequired when the policy refuses."""
+
+    async def release(
+        self, reservation: Mapping[str, Any], *, fraction: tuple[int, int] | None = None
+    ) -> None: ...
+
+    def refund_payer_amount(
+        self,
+        *,
+        quote: Mapping[str, Any],
+        refund: MoneyModel,
+        refunded_before: MoneyModel,
+        refunded_payer_before: MoneyModel,
+        paid_payer: MoneyModel,
+        paid_merchant: MoneyModel,
+    ) -> MoneyModel: ...
+
+
+@dataclass
+class Partners:
+    """Adapters by partner id (built once in the composition root)."""
+
+    wallets: dict[str, WalletAdapter] = field(default_factory=dict)
+    acquirers: dict[str, AcquirerAdapter] = field(default_factory=dict)
+
+    def wallet(self, partner_id: str) -> WalletAdapter:
+        try:
+            return self.wallets[partner_id]
+        except KeyError:
+            raise PartnerError(f"no wallet adapter for partner {partner_id}") from None
+
+    def acquirer(self, partner_id: str) -> AcquirerAdapter:
+        try:
+            return self.acquirers[partner_id]
+        except KeyError:
+            raise PartnerError(f"no acquirer adapter for partner {partner_id}") from None
+
+
+def money_wire(m: Any) -> MoneyModel:
+    """Wire form of an ``fx.money.Money``-like value (``minor`` + ``currency``)."""
+    if isinstance(m, MoneyModel):
+        return m
+    return MoneyModel.of(str(m.currency), int(m.minor))
