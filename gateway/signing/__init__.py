@@ -5,6 +5,8 @@ Self-contained: imports nothing else from ``gateway`` (``adapters`` may import i
 
 from __future__ import annotations
 
+from gateway.signing.alipay import alipay_content, alipay_key_version, alipay_sign, alipay_verify
+from gateway.signing.client import QrgwAuth
 from gateway.signing.keys import (
     ALGORITHMS,
     KeyRegistry,
@@ -27,19 +29,28 @@ from gateway.signing.messages import (
     verify_request,
     verify_response,
 )
+from gateway.signing.server import UNSIGNED_PATHS, make_jwks_handler, make_signing_middleware
 
 __all__ = [
     "ALGORITHMS",
+    "UNSIGNED_PATHS",
     "KeyRegistry",
     "NonceStore",
     "PublicKeyEntry",
+    "QrgwAuth",
     "Signer",
     "Verified",
+    "alipay_content",
+    "alipay_key_version",
+    "alipay_sign",
+    "alipay_verify",
     "check_request",
     "content_digest",
     "generate_key",
     "load_private_key",
     "load_public_key",
+    "make_jwks_handler",
+    "make_signing_middleware",
     "private_pem",
     "public_jwk",
     "public_pem",
