@@ -43,7 +43,7 @@ SANDBOXES: dict[str, type[SandboxPartner]] = {
 SEED_BALANCES: dict[str, dict[str, int]] = {
     "kakaopay-kr": {"kr-user-1": 2_000_000, "kr-user-broke": 100},
     "alipay-cn": {"cn-tourist-1": 500_000, "cn-tourist-broke": 100},
-    "openwallet-sg": {"sg-user-1": 100_000},
+    "openwallet-sg": {"sg-user-1": 100_000, "sg-user-broke": 100},
 }
 Merchant = Literal["seoul", "shanghai", "singapore"]
 

@@ -247,7 +247,7 @@ class SandboxPartner(abc.ABC):
         app.router.add_get("/sandbox/ledger", self._ledger)
         app.router.add_route("*", "/sandbox/faults", self._faults)
         app.router.add_post("/sandbox/balances", self._balances)
-        app.router.add_get("/healthz", lambda _: _ok())
+        app.router.add_get("/healthz", _ok)
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
@@ -266,7 +266,7 @@ class SandboxPartner(abc.ABC):
             self._runner = None
 
 
-async def _ok() -> web.Response:
+async def _ok(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
