@@ -1,0 +1,311 @@
+"""Partner answers → outcomes, with respx standing in for the partner (faults, malformed answers)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+import httpx
+import pytest
+import respx
+from prometheus_client import REGISTRY
+from structlog.testing import capture_logs
+
+from adapters.alipayplus import AlipayPlusAdapter
+from adapters.endpoint import PartnerEndpoint
+from adapters.http import OutboundHttp
+from adapters.kakaopay import KakaoPayAdapter
+from adapters.qrgw import QrgwAdapter
+from gateway.signing import KeyRegistry, PublicKeyEntry, Signer, generate_key
+from gateway.testing.sandboxes import alipay_answer, debit_request, qrgw_answer
+from schemas.errors import ConfigError
+from schemas.money import MoneyModel as M
+
+BASE = "https://partner.example"
+Responder = Callable[[httpx.Request], httpx.Response]
+
+
+@cache
+def keys() -> tuple[KeyRegistry, Signer, Signer]:
+    """The gateway's registry (ed25519 + RSA signers), a qrgw-profile partner key, an Alipay+ one."""
+    gw = [
+        Signer(keyid="gw-ed", alg="ed25519", private_key=generate_key("ed25519")),
+        Signer(keyid="gw-rsa", alg="rsa-v1_5-sha256", private_key=generate_key("rsa-v1_5-sha256")),
+    ]
+    partner = Signer(keyid="p-ed", alg="ed25519", private_key=generate_key("ed25519"))
+    ali = Signer(keyid="p-rsa", alg="rsa-v1_5-sha256", private_key=generate_key("rsa-v1_5-sha256"))
+    entries = [
+        PublicKeyEntry(keyid="p-ed", partner_id="p", alg="ed25519", public_key=partner.public_key()),
+        PublicKeyEntry(
+            keyid="p-rsa", partner_id="p", alg="rsa-v1_5-sha256", public_key=ali.public_key(), key_version="1"
+        ),
+    ]
+    return KeyRegistry(gw, entries, client_ids={"CID": "p"}), partner, ali
+
+
+def endpoint(family: str, **kw: Any) -> PartnerEndpoint:
+    fields: dict[str, Any] = {
+        "id": "p",
+        "family": family,
+        "roles": ("wallet", "acquirer"),
+        "country": "KR",
+        "currency": "KRW",
+        "base_url": BASE,
+        "client_id": "CID",
+        "secret_key": "s3cr3t",
+        "read_timeout_s": 0.5,
+        "total_timeout_s": 1.0,
+    }
+    return PartnerEndpoint(**(fields | kw))
+
+
+def req() -> Any:
+    return debit_request(payer="u1", amount=M.of("KRW", 1000), debit_id="d1", payment_id="p1")
+
+
+async def run(
+    adapter_call: Callable[[], Any], method: str, path: str, responder: Responder | Exception
+) -> Any:
+    with respx.mock(base_url=BASE, assert_all_called=True) as mock:
+        route = mock.route(method=method, path=path)
+        if isinstance(responder, Exception):
+            route.mock(side_effect=responder)
+        else:
+            route.mock(side_effect=responder)
+        return await adapter_call()
+
+
+# --- Alipay+ ---------------------------------------------------------------------------------------
+def ali(doc: Any, *, signed: bool = True, wrong_key: bool = False, status: int = 200) -> Responder:
+    ali_key = keys()[2]
+    signer = None if not signed else (keys()[0].signers[1] if wrong_key else ali_key)
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        assert request.headers["Client-Id"] == "CID" and "RSA256" in request.headers["Signature"]
+        body = json.loads(request.content)
+        assert all(isinstance(v, str) for k, v in body.items() if not isinstance(v, dict)), body
+        assert "" not in body.values()
+        return alipay_answer(signer, request, doc, client_id="CID", status=status)
+
+    return respond
+
+
+def res(status: str, code: str) -> dict[str, str]:
+    return {"resultCode": code, "resultStatus": status, "resultMessage": code.lower()}
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "kind"),
+    [
+        ("S", "SUCCESS", "succeeded"),
+        ("F", "USER_BALANCE_NOT_ENOUGH", "failed"),
+        ("F", "RISK_REJECT", "failed"),
+        ("F", "ORDER_IS_CLOSED", "failed"),
+        ("U", "UNKNOWN_EXCEPTION", "unknown"),
+        ("F", "UNKNOWN_EXCEPTION", "unknown"),
+        ("U", "REQUEST_TRAFFIC_EXCEED_LIMIT", "unknown"),
+        ("U", "PAYMENT_IN_PROCESS", "unknown"),
+    ],
+)
+async def test_alipay_pay_result_codes(status: str, code: str, kind: str) -> None:
+    a = AlipayPlusAdapter(endpoint("alipayplus"), keys()[0], OutboundHttp())
+    doc: dict[str, Any] = {"result": res(status, code)} | ({"paymentId": "P9"} if status == "S" else {})
+    out = await run(lambda: a.pay(req()), "POST", "/aps/api/v1/payments/pay", ali(doc))
+    assert out.kind == kind
+    if kind == "failed":
+        assert out.code == code
+    if kind == "succeeded":
+        assert out.partner_ref == "P9"
+
+
+@pytest.mark.parametrize(
+    ("responder", "kind"),
+    [
+        (ali({"result": res("S", "SUCCESS"), "paymentId": "P9"}, signed=False), "unknown"),  # unsigned S
+        (ali({"result": res("S", "SUCCESS"), "paymentId": "P9"}, wrong_key=True), "unknown"),  # wrong key
+        (ali({"result": res("F", "USER_NOT_EXIST")}, signed=False), "failed"),  # unsigned F: accepted
+        (ali({"result": res("U", "UNKNOWN_EXCEPTION")}, signed=False), "unknown"),
+        (ali(b"{not json"), "unknown"),
+        (ali({"paymentId": "P9"}), "unknown"),  # no result
+        (ali({"result": res("S", "SUCCESS")}), "unknown"),  # S without paymentId
+        (ali({"result": {"resultCode": "SUCCESS", "resultStatus": 1}}), "unknown"),  # not a string
+        (ali({"result": res("S", "SUCCESS"), "paymentId": "P9"}, status=502), "unknown"),
+        (httpx.ReadTimeout("slow"), "unknown"),
+        (httpx.ConnectError("refused"), "unknown"),
+        (httpx.RemoteProtocolError("dropped"), "unknown"),
+    ],
+)
+async def test_alipay_malformed_answers(responder: Any, kind: str) -> None:
+    a = AlipayPlusAdapter(endpoint("alipayplus"), keys()[0], OutboundHttp())
+    out = await run(lambda: a.pay(req()), "POST", "/aps/api/v1/payments/pay", responder)
+    assert out.kind == kind
+
+
+@pytest.mark.parametrize(
+    ("doc", "kind", "not_found"),
+    [
+        (
+            {"result": res("S", "SUCCESS"), "paymentResult": res("S", "SUCCESS"), "paymentId": "P9"},
+            "succeeded",
+            False,
+        ),
+        ({"result": res("S", "SUCCESS"), "paymentResult": res("F", "ORDER_IS_CLOSED")}, "failed", False),
+        ({"result": res("S", "SUCCESS"), "paymentResult": res("U", "PAYMENT_IN_PROCESS")}, "unknown", False),
+        ({"result": res("S", "SUCCESS")}, "unknown", False),
+        ({"result": res("F", "ORDER_NOT_EXIST")}, "failed", True),
+        ({"result": res("F", "PARAM_ILLEGAL")}, "unknown", False),  # the inquiry failed, not the payment
+    ],
+)
+async def test_alipay_inquiry(doc: dict[str, Any], kind: str, not_found: bool) -> None:
+    a = AlipayPlusAdapter(endpoint("alipayplus"), keys()[0], OutboundHttp())
+    out = await run(lambda: a.inquire("d1"), "POST", "/aps/api/v1/payments/inquiryPayment", ali(doc))
+    assert (out.kind, out.not_found) == (kind, not_found)
+
+
+async def test_alipay_pay_body_fields() -> None:
+    a = AlipayPlusAdapter(endpoint("alipayplus"), keys()[0], OutboundHttp())
+    seen: dict[str, Any] = {}
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        seen.update(json.loads(request.content))
+        return ali({"result": res("S", "SUCCESS"), "paymentId": "P9"})(request)
+
+    quote = {
+        "quote_id": "q1",
+        "rate": "0.005234",
+        "created_at": "2026-01-01T00:00:00Z",
+        "expires_at": "2026-01-01T00:01:00Z",
+    }
+    r = debit_request(payer="u1", amount=M.of("CNY", 7851), merchant_amount=M.of("KRW", 15000), quote=quote)
+    assert (await run(lambda: a.pay(r), "POST", "/aps/api/v1/payments/pay", respond)).kind == "succeeded"
+    assert seen["paymentRequestId"] == r.debit_id and seen["customerId"] == "u1"
+    assert seen["paymentAmount"] == {"currency": "KRW", "value": "15000"}
+    assert seen["payToAmount"] == {"currency": "CNY", "value": "7851"}
+    assert seen["paymentQuote"] == {
+        "quoteId": "q1",
+        "quoteCurrencyPair": "KRW/CNY",
+        "quotePrice": "0.005234",
+        "quoteStartTime": "2026-01-01T00:00:00Z",
+        "quoteExpiryTime": "2026-01-01T00:01:00Z",
+    }
+    assert "paymentExpiryTime" not in seen  # optional fields omitted, never ""
+
+
+# --- qrgw family -----------------------------------------------------------------------------------
+def qa(status: int, doc: Any, *, signed: bool = True) -> Responder:
+    def respond(request: httpx.Request) -> httpx.Response:
+        assert "Signature" in request.headers
+        assert ("Content-Digest" in request.headers) == bool(request.content)
+        if not signed:
+            return httpx.Response(status, json=doc)
+        return qrgw_answer(keys()[1], request, status, doc)
+
+    return respond
+
+
+@pytest.mark.parametrize(
+    ("responder", "kind", "code"),
+    [
+        (qa(200, {"debit_id": "d1", "status": "SUCCEEDED"}), "succeeded", None),
+        (
+            qa(200, {"debit_id": "d1", "status": "FAILED", "failure": {"code": "NO_FUNDS", "message": "m"}}),
+            "failed",
+            "NO_FUNDS",
+        ),
+        (qa(202, {"debit_id": "d1", "status": "PROCESSING"}), "unknown", "UNKNOWN"),
+        (
+            qa(422, {"type": "t", "title": "t", "status": 422, "code": "VALIDATION_ERROR"}),
+            "failed",
+            "VALIDATION_ERROR",
+        ),
+        (qa(503, {"type": "t", "title": "t", "status": 503, "code": "X"}), "unknown", "UNKNOWN"),
+        (qa(429, {"type": "t", "title": "t", "status": 429, "code": "RATE_LIMITED"}), "unknown", "UNKNOWN"),
+        (qa(200, {"debit_id": "d1", "status": "SUCCEEDED"}, signed=False), "unknown", "UNKNOWN"),
+        (qa(200, {"debit_id": "other", "status": "SUCCEEDED"}), "unknown", "UNKNOWN"),
+        (qa(200, {"debit_id": "d1"}), "unknown", "UNKNOWN"),
+        (qa(200, b"<html>"), "unknown", "UNKNOWN"),
+        (httpx.ReadTimeout("slow"), "unknown", "UNKNOWN"),
+    ],
+)
+async def test_qrgw_pay_answers(responder: Any, kind: str, code: str | None) -> None:
+    a = QrgwAdapter(endpoint("qrgw"), keys()[0], OutboundHttp())
+    out = await run(lambda: a.pay(req()), "POST", "/qrgw/v1/debits", responder)
+    assert (out.kind, out.code) == (kind, code)
+
+
+async def test_qrgw_inquiry_not_found() -> None:
+    a = QrgwAdapter(endpoint("qrgw"), keys()[0], OutboundHttp())
+    doc = {"type": "t", "title": "t", "status": 404, "code": "DEBIT_NOT_FOUND"}
+    out = await run(lambda: a.inquire("d1"), "GET", "/qrgw/v1/debits/d1", qa(404, doc))
+    assert out.kind == "failed" and out.not_found
+
+
+# --- Kakao Pay -------------------------------------------------------------------------------------
+def ka(status: int, doc: Any) -> Responder:
+    def respond(request: httpx.Request) -> httpx.Response:
+        assert request.headers["Authorization"] == "SECRET_KEY s3cr3t"
+        body = json.loads(request.content)
+        assert isinstance(body.get("total_amount", body.get("cancel_amount", 0)), int)
+        return qrgw_answer(keys()[1], request, status, doc)
+
+    return respond
+
+
+APPROVED = {
+    "tid": "T1",
+    "cid": "CID",
+    "partner_order_id": "d1",
+    "status": "SUCCESS_PAYMENT",
+    "amount": {"total": 1000, "tax_free": 0},
+}
+
+
+@pytest.mark.parametrize(
+    ("responder", "kind", "code"),
+    [
+        (ka(200, APPROVED), "succeeded", None),
+        (ka(400, {"error_code": -797, "error_message": "no money"}), "failed", "INSUFFICIENT_BALANCE"),
+        (ka(400, {"error_code": -9999, "error_message": "odd"}), "failed", "KAKAOPAY_-9999"),
+        (ka(500, {"error_code": -9798, "error_message": "system"}), "unknown", "UNKNOWN"),
+        (ka(400, {"error_code": -9798, "error_message": "system"}), "unknown", "UNKNOWN"),
+        (ka(401, {"error_code": -401, "error_message": "auth"}), "unknown", "UNKNOWN"),
+        (ka(200, APPROVED | {"partner_order_id": "d2"}), "unknown", "UNKNOWN"),
+        (ka(200, APPROVED | {"amount": {"total": 999}}), "unknown", "UNKNOWN"),
+        (ka(200, {k: v for k, v in APPROVED.items() if k != "tid"}), "unknown", "UNKNOWN"),
+        (ka(400, {"message": "no code"}), "unknown", "UNKNOWN"),
+    ],
+)
+async def test_kakao_approve_answers(responder: Any, kind: str, code: str | None) -> None:
+    a = KakaoPayAdapter(endpoint("kakaopay"), keys()[0], OutboundHttp())
+    out = await run(lambda: a.pay(req()), "POST", "/online/v1/payment/qr/approve", responder)
+    assert (out.kind, out.code) == (kind, code)
+
+
+# --- the HTTP layer --------------------------------------------------------------------------------
+def test_tls_and_plain_http_refused_outside_sandbox() -> None:
+    http = OutboundHttp()
+    with pytest.raises(ConfigError):
+        http.client(endpoint("qrgw", base_url="http://partner.example"))
+    with pytest.raises(ConfigError):
+        http.client(endpoint("qrgw", tls_verify=False))
+    http.client(endpoint("qrgw", base_url="http://127.0.0.1:9", sandbox=True, tls_verify=False))
+
+
+async def test_calls_are_logged_and_counted_without_secrets() -> None:
+    a = KakaoPayAdapter(endpoint("kakaopay"), keys()[0], OutboundHttp())
+
+    def count(outcome: str) -> float:
+        labels = {"partner": "p", "op": "pay", "outcome": outcome}
+        return REGISTRY.get_sample_value("qrgw_partner_calls_total", labels) or 0.0
+
+    before_ok, before_timeout = count("ok"), count("timeout")
+    with capture_logs() as logs:
+        await run(lambda: a.pay(req()), "POST", "/online/v1/payment/qr/approve", ka(200, APPROVED))
+        await run(lambda: a.pay(req()), "POST", "/online/v1/payment/qr/approve", httpx.ConnectTimeout("t"))
+    assert count("ok") == before_ok + 1 and count("timeout") == before_timeout + 1
+    calls = [e for e in logs if e["event"] == "partner_call"]
+    assert [c["outcome"] for c in calls] == ["ok", "timeout"]
+    assert all(isinstance(c["latency_ms"], float) for c in calls)
+    assert "s3cr3t" not in repr(logs)
