@@ -11,11 +11,13 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from gateway.api.problems import problem_middleware, request_id_middleware
+from gateway.api.problems import problem_middleware, problem_response, request_id_middleware
 from gateway.appkeys import SERVICES, SETTINGS, STORE
 from gateway.config import Settings
+from gateway.keys import AppNonceStore, registry_from_settings
+from gateway.signing import UNSIGNED_PATHS, make_jwks_handler, make_signing_middleware
 from gateway.store.factory import open_store
-from schemas.errors import QrgwError
+from schemas.errors import ConfigError, QrgwError
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -44,7 +46,17 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[SERVICES] = {}
+    registry = registry_from_settings(settings)  # ConfigError naming a bad key: fail at start-up
+    if not registry.signers:
+        raise ConfigError("gateway.keys: at least one signing key is required (every response is signed)")
+    # Signing sits inside request_id and outside problem_middleware, so problem answers are signed too.
+    signing = make_signing_middleware(
+        registry, AppNonceStore(app), problem_response, UNSIGNED_PATHS,
+        public_base_url=settings.server.base_url,
+    )
+    app.middlewares.insert(1, signing)
     app.cleanup_ctx.append(_store_ctx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/.well-known/jwks.json", make_jwks_handler(registry))
     return app
