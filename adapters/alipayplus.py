@@ -26,8 +26,7 @@ from adapters.base import AcquirerAdapter, CreditRequest, DebitRequest, Outcome,
 from adapters.common import dumps, guarded, merchant_ref, parse_as, read_json
 from adapters.endpoint import PartnerEndpoint
 from adapters.http import OutboundHttp
-from gateway.signing import KeyRegistry
-from gateway.signing.alipay import alipay_key_version, alipay_sign, alipay_verify
+from gateway.signing import KeyRegistry, alipay_key_version, alipay_sign, alipay_verify
 from schemas import alipayplus as A
 from schemas.errors import KeyUnknown, PartnerProtocolError
 from schemas.money import MoneyModel

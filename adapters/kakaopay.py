@@ -19,8 +19,7 @@ from adapters.base import AcquirerAdapter, CreditRequest, DebitRequest, Outcome,
 from adapters.common import dumps, guarded, merchant_ref, parse_as, read_json
 from adapters.endpoint import PartnerEndpoint
 from adapters.http import OutboundHttp
-from gateway.signing import KeyRegistry
-from gateway.signing.client import QrgwAuth
+from gateway.signing import KeyRegistry, QrgwAuth
 from schemas import kakaopay as K
 from schemas.errors import PartnerProtocolError
 from schemas.money import MoneyModel

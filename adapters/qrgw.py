@@ -17,8 +17,7 @@ from adapters.base import AcquirerAdapter, CreditRequest, DebitRequest, Outcome,
 from adapters.common import dumps, guarded, parse_as, read_json
 from adapters.endpoint import PartnerEndpoint
 from adapters.http import OutboundHttp
-from gateway.signing import KeyRegistry
-from gateway.signing.client import QrgwAuth
+from gateway.signing import KeyRegistry, QrgwAuth
 from schemas.errors import PartnerProtocolError
 from schemas.money import MoneyModel
 from schemas.partner import CancelAnswer, CreditAnswer, DebitAnswer, Problem, RefundAnswer, ReversalAnswer

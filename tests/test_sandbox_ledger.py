@@ -7,7 +7,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adapters.sandbox.faults import Fault, FaultPlan, parse_faults
-from adapters.sandbox.ledger import CLOSED, EXCEEDS, INCONSISTENT, INSUFFICIENT, Ledger, merge_sums, violations
+from adapters.sandbox.ledger import (
+    CLOSED,
+    EXCEEDS,
+    INCONSISTENT,
+    INSUFFICIENT,
+    Ledger,
+    merge_sums,
+    violations,
+)
 from schemas.errors import ValidationFailed
 
 
@@ -55,8 +63,12 @@ def test_reversal_and_invariant_across_ledgers() -> None:
     assert violations(merge_sums(wallet, acq)) == []
 
 
+OP = st.sampled_from(["debit", "cancel", "refund"])
+OPS = st.lists(st.tuples(OP, st.integers(0, 3), st.integers(1, 500)))
+
+
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["debit", "cancel", "refund"]), st.integers(0, 3), st.integers(1, 500))))
+@given(OPS)
 def test_balance_is_conserved(ops: list[tuple[str, int, int]]) -> None:
     led = Ledger("w", "KRW", balances={"u": 2000})
     for i, (op, n, amount) in enumerate(ops):

@@ -14,7 +14,7 @@ from adapters.sandbox import ledger as L
 from adapters.sandbox.ledger import Answer
 from adapters.sandbox.qrgw import parse_json
 from adapters.sandbox.server import SandboxPartner, Wire
-from gateway.signing.alipay import alipay_key_version, alipay_sign, alipay_verify
+from gateway.signing import alipay_key_version, alipay_sign, alipay_verify
 from schemas import alipayplus as A
 from schemas.errors import (
     InvalidJSON,

@@ -94,7 +94,7 @@ def alipay_answer(
     status: int = 200,
 ) -> httpx.Response:
     """An Alipay+ answer signed RSA256 with ``Response-Time`` (unsigned when ``signer`` is None)."""
-    from gateway.signing.alipay import alipay_sign
+    from gateway.signing import alipay_sign
 
     body = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
     headers = {"Content-Type": "application/json"}
