@@ -21,9 +21,9 @@ from schemas.errors import (
     NotFound,
     PayloadTooLarge,
     QrgwError,
+    RateLimited,
     RequestError,
     StoreUnavailable,
-    RateLimited,
 )
 
 PROBLEM_TYPE = "https://errors.qrgw.dev/"
