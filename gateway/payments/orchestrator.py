@@ -285,7 +285,7 @@ class Orchestrator:
         s, legs = rec.stage, rec.legs
         debit_id, credit_id = legs["debit"]["id"], legs["credit"]["id"]
         wallet_id, acq_id = rec.route.wallet, rec.route.acquirer
-        if s in (st.DEBIT, st.DEBIT_INQUIRY, st.DEBIT_CANCEL, st.DEBIT_REVERSE, st.DEBIT_REFUND):
+        if s.startswith("debit"):
             w = self.partners.wallet(wallet_id)
             if s == st.DEBIT:
                 req = DebitRequest(
@@ -298,7 +298,7 @@ class Orchestrator:
                     quote=rec.quote,
                 )
                 return await self.caller.keyed(wallet_id, "pay", lambda: w.pay(req))
-            if s == st.DEBIT_INQUIRY:
+            if s in (st.DEBIT_INQUIRY, st.DEBIT_CHECK):
                 return await self.caller.once(wallet_id, "inquire", lambda: w.inquire(debit_id))
             if s == st.DEBIT_REFUND:
                 return await self.caller.keyed(

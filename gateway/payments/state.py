@@ -10,7 +10,7 @@ final stage)::
       │F          │F
       v           v
     failed      debit_reverse ──S──> failed (FAILED, payer's debit cancelled)
-      ^           ^    └─F──> debit_refund ──S──> failed
+      ^           ^    └─F──> debit_refund ──S──> failed   (refused: debit_check)
       │           │
     debit_inquiry (U: retried, then inquired at growing intervals)
       │ budget spent / never received
@@ -39,14 +39,25 @@ CREDIT_INQUIRY = "credit_inquiry"
 CREDIT_REVERSE = "credit_reverse"
 DEBIT_REVERSE = "debit_reverse"
 DEBIT_REFUND = "debit_refund"
+DEBIT_CHECK = "debit_check"  # after refused compensations: is the payer still charged?
 SUCCEEDED = "succeeded"
 FAILED = "failed"
 
 ACTIVE_STAGES = frozenset(
-    {DEBIT, DEBIT_INQUIRY, DEBIT_CANCEL, CREDIT, CREDIT_INQUIRY, CREDIT_REVERSE, DEBIT_REVERSE, DEBIT_REFUND}
+    {
+        DEBIT,
+        DEBIT_INQUIRY,
+        DEBIT_CANCEL,
+        CREDIT,
+        CREDIT_INQUIRY,
+        CREDIT_REVERSE,
+        DEBIT_REVERSE,
+        DEBIT_REFUND,
+        DEBIT_CHECK,
+    }
 )
 # Stages whose call is a keyed, idempotent request: safe to retry inline with the same id.
-RETRYABLE = ACTIVE_STAGES - {DEBIT_INQUIRY, CREDIT_INQUIRY}
+RETRYABLE = ACTIVE_STAGES - {DEBIT_INQUIRY, CREDIT_INQUIRY, DEBIT_CHECK}
 
 # Failure codes the gateway itself assigns (partners' codes pass through otherwise).
 DEBIT_UNCONFIRMED = "DEBIT_UNCONFIRMED"
@@ -199,15 +210,25 @@ def decide(stage: str, o: Outcome, visits: Mapping[str, int], policy: RetryPolic
             return Decision(
                 DEBIT_REFUND, f"wallet refused the cancel ({o.code}); refunding the debit instead"
             )
-        if o.kind == "failed":  # nothing else to try automatically: keep trying, flag for review
+        if o.kind == "failed":  # refund refused too: look at the debit itself
+            return Decision(DEBIT_CHECK, f"wallet refused the refund ({o.code}); checking the debit")
+        return Decision(
+            stage, f"compensation outcome unknown ({o.message}); retrying", delay_s=policy.retry_delay(n)
+        )
+    if stage == DEBIT_CHECK:
+        if o.kind == "failed":  # cancelled (or never taken): the payer is not charged
+            return Decision(
+                FAILED, f"payer debit is not standing ({o.code}); nothing to repay", PaymentStatus.FAILED
+            )
+        if o.kind == "succeeded":  # still charged and not repayable: keep trying, flag for review
             return Decision(
                 DEBIT_REFUND,
-                f"wallet refused the refund ({o.code}); retrying, needs review",
+                "payer still charged; retrying the refund, needs review",
                 delay_s=policy.retry_cap_s,
                 flags=("needs_review",),
             )
         return Decision(
-            stage, f"compensation outcome unknown ({o.message}); retrying", delay_s=policy.retry_delay(n)
+            DEBIT_CHECK, f"debit status unknown ({o.message}); retrying", delay_s=policy.retry_delay(n)
         )
     raise ValueError(f"no decision for stage {stage!r}")
 

@@ -35,6 +35,11 @@ class _Scripted:
         return queue.pop(0) if queue else "ok"
 
     @staticmethod
+    def _seen(mode: str, done_before: bool) -> str:
+        """A repeat of a keyed call already acted on returns the first answer, never a decline."""
+        return "ok" if done_before and mode.startswith("fail:") else mode
+
+    @staticmethod
     def _answer(mode: str, real: Outcome) -> Outcome:
         if mode == "ok":
             return real
@@ -56,7 +61,7 @@ class FakeWallet(_Scripted, WalletAdapter):
         self.refunds: dict[str, int] = {}
 
     async def pay(self, req: DebitRequest) -> Outcome:
-        mode = self._next("pay")
+        mode = self._seen(self._next("pay"), req.debit_id in self.debits)
         if mode not in ("ok", "lost"):
             return self._answer(mode, Outcome.unknown("?"))
         d = self.debits.get(req.debit_id)
@@ -86,7 +91,7 @@ class FakeWallet(_Scripted, WalletAdapter):
         return self._answer(mode, real) if mode != "lost" else Outcome.unknown("timeout")
 
     async def cancel(self, debit_id: str, amount: MoneyModel) -> Outcome:
-        mode = self._next("cancel")
+        mode = self._seen(self._next("cancel"), self.debits.get(debit_id, {}).get("status") == "CANCELLED")
         if mode not in ("ok", "lost"):
             return self._answer(mode, Outcome.unknown("?"))
         d = self.debits.get(debit_id)
@@ -98,7 +103,7 @@ class FakeWallet(_Scripted, WalletAdapter):
         return self._answer(mode, Outcome.succeeded(debit_id))
 
     async def refund(self, refund_id: str, debit_id: str, amount: MoneyModel) -> Outcome:
-        mode = self._next("refund")
+        mode = self._seen(self._next("refund"), refund_id in self.refunds)
         if mode not in ("ok", "lost"):
             return self._answer(mode, Outcome.unknown("?"))
         d = self.debits.get(debit_id)
@@ -122,7 +127,7 @@ class FakeAcquirer(_Scripted, AcquirerAdapter):
         self.merchant_balance = 0
 
     async def notify_paid(self, req: CreditRequest) -> Outcome:
-        mode = self._next("credit")
+        mode = self._seen(self._next("credit"), req.credit_id in self.credits)
         if mode not in ("ok", "lost"):
             return self._answer(mode, Outcome.unknown("?"))
         if req.credit_id not in self.credits:
@@ -140,7 +145,7 @@ class FakeAcquirer(_Scripted, AcquirerAdapter):
         return self._answer(mode, real) if mode != "lost" else Outcome.unknown("timeout")
 
     async def reverse(self, credit_id: str, reversal_id: str, amount: MoneyModel) -> Outcome:
-        mode = self._next("reverse")
+        mode = self._seen(self._next("reverse"), reversal_id in self.reversals)
         if mode not in ("ok", "lost"):
             return self._answer(mode, Outcome.unknown("?"))
         if credit_id not in self.credits:
@@ -301,3 +306,86 @@ class FakePricing:
             return MoneyModel.of(paid_payer.currency, paid_payer.minor - refunded_payer_before.minor)
         value = Decimal(paid_payer.minor) * refund.minor / paid_merchant.minor
         return MoneyModel.of(paid_payer.currency, int(value.quantize(Decimal(1), ROUND_HALF_UP)))
+
+
+# --- a whole payment core over fakes ------------------------------------------------------------------
+class ManualClock:
+    """A clock tests move by hand (recovery looks at ``next_attempt_at`` against it)."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 3, 2, 3, 0, tzinfo=UTC)  # 12:00 in Seoul
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+FAST_POLICY_ARGS: dict[str, Any] = {
+    "call_attempts": 3,
+    "backoff_base_s": 0.001,
+    "backoff_cap_s": 0.004,
+    "inquiry_intervals_s": (1.0, 2.0, 4.0),
+    "retry_cap_s": 8.0,
+    "lease_s": 30.0,
+}
+SEOUL_STATIC = "SEOUL-STATIC"
+SEOUL_DYNAMIC = "SEOUL-DYNAMIC-15000"
+SHANGHAI_STATIC = "SHANGHAI-STATIC"
+PAYER_START = {"cn-payer": 1_000_000, "kr-payer": 10_000_000}
+
+
+@dataclass
+class Harness:
+    store: Any
+    clock: ManualClock
+    wallets: dict[str, FakeWallet]
+    acquirers: dict[str, FakeAcquirer]
+    pricing: FakePricing
+    resolver: FakeResolver
+    orch: Any
+    rev: Any
+    recovery: Any
+
+    def restart(self) -> Harness:
+        """A new gateway process on the same store and partners (new owner id)."""
+        return build_harness(self.store, self.clock, self.wallets, self.acquirers, self.pricing)
+
+
+def build_harness(
+    store: Any,
+    clock: ManualClock | None = None,
+    wallets: dict[str, FakeWallet] | None = None,
+    acquirers: dict[str, FakeAcquirer] | None = None,
+    pricing: FakePricing | None = None,
+) -> Harness:
+    from gateway.payments.orchestrator import Orchestrator
+    from gateway.payments.ports import Partners
+    from gateway.payments.recovery import Recovery
+    from gateway.payments.service import ReversalService
+    from gateway.payments.state import RetryPolicy
+
+    clock = clock or ManualClock()
+    wallets = wallets or {
+        "alipay-cn": FakeWallet("alipay-cn", {"cn-payer": PAYER_START["cn-payer"]}),
+        "kakaopay-kr": FakeWallet("kakaopay-kr", {"kr-payer": PAYER_START["kr-payer"]}),
+    }
+    acquirers = acquirers or {p: FakeAcquirer(p) for p in ("kakaopay-kr", "alipay-cn")}
+    pricing = pricing or FakePricing(
+        rates={("KRW", "CNY"): Decimal("0.0053"), ("CNY", "KRW"): Decimal("188.5")}, cap_per_payer=2_000_000
+    )
+    resolver = FakeResolver(
+        codes={
+            SEOUL_STATIC: FakeQR("kakaopay-kr", "KRW", "KR", "SEOUL"),
+            SEOUL_DYNAMIC: FakeQR("kakaopay-kr", "KRW", "KR", "SEOUL", 15000),
+            SHANGHAI_STATIC: FakeQR("alipay-cn", "CNY", "CN", "SHANGHAI"),
+        },
+        countries={"alipay-cn": "CN", "kakaopay-kr": "KR"},
+    )
+    partners = Partners(wallets=dict(wallets), acquirers=dict(acquirers))
+    policy = RetryPolicy(**FAST_POLICY_ARGS)
+    orch = Orchestrator(store, partners, resolver, pricing, policy=policy, clock=clock, claim_wait_s=5.0)
+    rev = ReversalService(store, partners, pricing, policy=policy, clock=clock, owner=orch.owner)
+    recovery = Recovery(orch, rev, interval_s=0.01, clock=clock)
+    return Harness(store, clock, wallets, acquirers, pricing, resolver, orch, rev, recovery)
