@@ -374,3 +374,13 @@ def test_registry_lookups_and_jwks() -> None:
         reg.alipay_public("ALIPAY_CN_CLIENT", "1")  # rotated out
     assert reg.public("ali-1", at=cut - timedelta(seconds=1)).keyid == "ali-1"
     assert reg.signer is gw and reg.jwks()["keys"][0]["kid"] == "gw-1"
+
+
+def test_other_labels_and_escaped_keyids_take_the_general_parser() -> None:
+    odd = make_signer(keyid='k\\"1')  # a key id that needs sf-string escapes
+    reg = KeyRegistry([], [entry_for(odd, "openwallet-sg")])
+    h = signed(odd)
+    assert '"k\\\\\\"1"' in h["Signature-Input"]
+    h["Signature-Input"] += ', other=("@method");created=1'
+    h["Signature"] = "other=:AAAA:, " + h["Signature"]
+    assert check_request(reg, method="POST", url=URL, headers=h, body=BODY).entry.keyid == 'k\\"1'

@@ -219,12 +219,34 @@ def sign_response(
 
 
 # --- verification ----------------------------------------------------------------------------------
-def _parse_signature(headers: Mapping[str, str]) -> tuple[str, list[sf.Item], sf.Params, bytes]:
-    """(raw Signature value, covered components, parameters, signature bytes) of label qrgw."""
+# Fast path for the canonical form every conforming signer emits: one qrgw member whose
+# parameters are plain integers/strings without escapes, so the raw text IS its RFC 8941
+# re-serialisation. Anything else (other labels, escapes, odd spacing) takes the general parser.
+_FAST_INPUT = re.compile(
+    r'qrgw=(\([^()]*\))((?:;[a-z*][a-z0-9_\-.*]*=(?:0|[1-9][0-9]{0,14}|"[\x20\x21\x23-\x5b\x5d-\x7e]*"))+)'
+)
+_FAST_PARAM = re.compile(r';([a-z*][a-z0-9_\-.*]*)=(?:([0-9]+)|"([^"]*)")')
+_FAST_COMPONENTS = frozenset({REQ_BODY_COMPONENTS, REQ_COMPONENTS, RESP_COMPONENTS, RESP_UNBOUND_COMPONENTS})
+_FAST_SIG = re.compile(r"qrgw=:([A-Za-z0-9+/]*={0,2}):")
+
+
+def _parse_signature(headers: Mapping[str, str]) -> tuple[str, str, sf.Params, str, bytes]:
+    """(raw Signature value, serialised covered components, parameters, serialised parameters,
+    signature bytes) of the label ``qrgw``."""
     raw_input = _get(headers, "signature-input")
     raw_sig = _get(headers, "signature")
     if not raw_input or not raw_sig:
         raise SignatureMissing("Signature-Input and Signature are required")
+    fast_in, fast_sig = _FAST_INPUT.fullmatch(raw_input), _FAST_SIG.fullmatch(raw_sig)
+    if fast_in is not None and fast_sig is not None and fast_in.group(1) in _FAST_COMPONENTS:
+        found = _FAST_PARAM.findall(fast_in.group(2))
+        params: sf.Params = {k: (int(i) if i else v) for k, i, v in found}
+        if len(params) == len(found):  # no repeated key, so the raw text is canonical
+            try:
+                sig = base64.b64decode(fast_sig.group(1), validate=True)
+            except ValueError as exc:
+                raise SignatureMissing("malformed signature field: bad base64") from exc
+            return raw_sig, fast_in.group(1), params, fast_in.group(2), sig
     try:
         inputs = sf.parse_dictionary(raw_input)
         sigs = sf.parse_dictionary(raw_sig)
@@ -236,7 +258,7 @@ def _parse_signature(headers: Mapping[str, str]) -> tuple[str, list[sf.Item], sf
     items, params = member
     if not isinstance(items, list) or not isinstance(sig_member[0], bytes) or sig_member[1]:
         raise SignatureMissing("Signature-Input member must be an inner list, Signature a byte sequence")
-    return raw_sig, items, params, sig_member[0]
+    return raw_sig, sf.ser_inner_list(items, {}), params, sf.ser_params(params), sig_member[0]
 
 
 def _profile(params: sf.Params, now: float) -> tuple[int, int, str, str, str]:
@@ -297,8 +319,7 @@ def check_request(
 ) -> Checked:
     """Everything of ``verify_request`` except remembering the nonce (pure, synchronous)."""
     now = time.time() if now is None else now
-    raw_sig, items, params, sig = _parse_signature(headers)
-    covered = sf.ser_inner_list(items, {})
+    raw_sig, covered, params, params_text, sig = _parse_signature(headers)
     with_body = covered == REQ_BODY_COMPONENTS
     if not with_body and (body or covered != REQ_COMPONENTS):
         raise SignatureInvalid(
@@ -315,7 +336,7 @@ def check_request(
         if ctype is None:
             raise SignatureInvalid("Content-Type is covered but absent")
         lines += f'"content-digest": {digest}\n"content-type": {ctype}\n'
-    _verify_base(entry, alg, lines, covered + sf.ser_params(params), sig)
+    _verify_base(entry, alg, lines, covered + params_text, sig)
     if with_body:
         _check_digest(headers, body)
     return Checked(entry=entry, nonce=nonce, expires=expires, signature=raw_sig)
@@ -356,8 +377,7 @@ def verify_response(
 ) -> Verified:
     """Verify a response signed by a partner (or the gateway) and bound to our request."""
     now = time.time() if now is None else now
-    raw_sig, items, params, sig = _parse_signature(headers)
-    covered = sf.ser_inner_list(items, {})
+    raw_sig, covered, params, params_text, sig = _parse_signature(headers)
     member = _request_sig_member(req_signature)
     expected = RESP_COMPONENTS if member is not None else RESP_UNBOUND_COMPONENTS
     if covered != expected:
@@ -377,6 +397,6 @@ def verify_response(
     )
     if member is not None:
         lines += f'"signature";req;key="qrgw": {member}\n'
-    _verify_base(entry, alg, lines, covered + sf.ser_params(params), sig)
+    _verify_base(entry, alg, lines, covered + params_text, sig)
     _check_digest(headers, body)
     return Verified(partner_id=entry.partner_id, keyid=entry.keyid, signature=raw_sig)
