@@ -106,15 +106,11 @@ async def test_rejections_are_signed_problems_and_leave_no_nonce(server: Server)
         check_signed(server, resp, "")  # signed, unbound: there was no request signature to bind
         body = b'{"payload":"0002"}'
         headers = {"Content-Type": "application/json"}
-        sign_request(
-            server.partner, method="POST", url=server.url + "/v1/qr/decode", headers=headers, body=body
-        )
+        sign_request(server.partner, method="POST", url=server.url + "/v1/qr/decode", headers=headers, body=body)
         tampered = await client.post("/v1/qr/decode", content=body.replace(b"0002", b"0003"), headers=headers)
         assert tampered.status_code == 401 and tampered.json()["code"] == "DIGEST_MISMATCH"
         check_signed(server, tampered, headers["Signature"])
-        wrong_host = await client.post(
-            "/v1/qr/decode", content=body, headers={**headers, "Host": "evil.example"}
-        )
+        wrong_host = await client.post("/v1/qr/decode", content=body, headers={**headers, "Host": "evil.example"})
         assert wrong_host.json()["code"] == "SIGNATURE_INVALID"
         assert server.nonces.seen == {} and server.seen == []
         first = await client.post("/v1/qr/decode", content=body, headers=headers)
@@ -142,8 +138,35 @@ async def test_qrgw_auth_rejects_a_response_from_an_unexpected_key(server: Serve
             await client.post("/v1/qr/decode", json={"payload": "0002"})
     assert info.value.extra["signature_code"] == "KEY_UNKNOWN"
     other = make_signer(keyid="someone-else")
-    async with httpx.AsyncClient(
-        base_url=server.url, auth=QrgwAuth(other, server.partner_registry, "qrgw")
-    ) as client:
+    async with httpx.AsyncClient(base_url=server.url, auth=QrgwAuth(other, server.partner_registry, "qrgw")) as client:
         resp = await client.post("/v1/qr/decode", json={"payload": "0002"})
     assert resp.status_code == 401 and resp.json()["code"] == "KEY_UNKNOWN"  # verified, signed 401
+
+
+async def test_public_base_url_fixes_the_authority_behind_a_proxy() -> None:
+    partner, _gateway, gw_reg, _ = pair()
+    nonces = MemoryNonces()
+    mw = make_signing_middleware(
+        gw_reg, nonces, problem_response, UNSIGNED_PATHS, public_base_url="https://API.qrgw.example:443"
+    )
+    app = web.Application(middlewares=[request_id_middleware, mw, problem_middleware])
+    app[SEEN] = []
+    app.router.add_post("/v1/qr/decode", decode)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        body = b'{"payload":"0002"}'
+        async with httpx.AsyncClient() as client:
+            for signed_as, expected in (
+                ("https://api.qrgw.example/v1/qr/decode", 200),
+                (f"http://127.0.0.1:{port}/v1/qr/decode", 401),
+            ):
+                headers = {"Content-Type": "application/json"}
+                sign_request(partner, method="POST", url=signed_as, headers=headers, body=body)
+                resp = await client.post(f"http://127.0.0.1:{port}/v1/qr/decode", content=body, headers=headers)
+                assert resp.status_code == expected, signed_as
+    finally:
+        await runner.cleanup()

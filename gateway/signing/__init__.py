@@ -29,7 +29,7 @@ from gateway.signing.messages import (
     verify_request,
     verify_response,
 )
-from gateway.signing.server import UNSIGNED_PATHS, make_jwks_handler, make_signing_middleware
+from gateway.signing.server import UNSIGNED_PATHS, make_jwks_handler, make_signing_middleware, request_url
 
 __all__ = [
     "ALGORITHMS",
@@ -54,6 +54,7 @@ __all__ = [
     "private_pem",
     "public_jwk",
     "public_pem",
+    "request_url",
     "sign_request",
     "sign_response",
     "verify_request",

@@ -44,6 +44,12 @@ def _body_bytes(resp: web.Response) -> bytes | None:
     return None
 
 
+def request_url(request: web.Request) -> str:
+    """The URL as the caller addressed it, for ``verify_request``: scheme, the Host it sent, and the
+    raw target (``str(request.url)`` would re-normalise percent-encoding and break the signature)."""
+    return f"{request.scheme}://{request.host}{request.raw_path}"
+
+
 def make_signing_middleware(
     registry: KeyRegistry,
     nonces: NonceStore,
@@ -82,9 +88,8 @@ def make_signing_middleware(
         req_sig = ", ".join(request.headers.getall("Signature", []))
         try:
             body = await request.read()
-            scheme, authority = fixed or (request.scheme, request.host)
-            verified = await verify_request(registry, nonces, method=request.method,
-                                            url=f"{scheme}://{authority}{request.raw_path}",
+            url = f"{fixed[0]}://{fixed[1]}{request.raw_path}" if fixed else request_url(request)
+            verified = await verify_request(registry, nonces, method=request.method, url=url,
                                             headers=request.headers, body=body)
         except QrgwError as exc:
             log.info("signature rejected on %s: %s: %s", request.path, exc.code, exc.detail)
