@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography.hazmat.primitives.serialization import load_der_private_key
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from gateway.signing import (
@@ -71,9 +71,7 @@ def test_rfc9421_b26_ed25519_byte_for_byte() -> None:
         '"@authority": example.com\n"content-type": application/json\n"content-length": 18\n'
         '"@signature-params": ' + sig_params
     )
-    expected = (
-        "sig-b26=:wqcAqbmYJ2ji2glfAMaRy4gruYYnx2nEFN2HN6jrnDnQCK1u02Gb04v9EDgwUPiu4A0w6vuQv5lIp5WPpBKRCw==:"
-    )
+    expected = "sig-b26=:wqcAqbmYJ2ji2glfAMaRy4gruYYnx2nEFN2HN6jrnDnQCK1u02Gb04v9EDgwUPiu4A0w6vuQv5lIp5WPpBKRCw==:"
     assert "sig-b26=" + sf.ser_bare(signer.sign(base.encode())) == expected
     entry = PublicKeyEntry(
         "test-key-ed25519",
@@ -105,9 +103,7 @@ async def test_request_and_response_round_trip(alg: str) -> None:
     assert headers["Content-Digest"] == content_digest(BODY)
     got = await verify_request(gw_reg, nonces, method="POST", url=URL, headers=headers, body=BODY)
     assert got.partner_id == "openwallet-sg" and got.signature == headers["Signature"]
-    assert list(nonces.seen) == [
-        (partner.keyid, sf.parse_dictionary(headers["Signature-Input"])["qrgw"][1]["nonce"])
-    ]
+    assert list(nonces.seen) == [(partner.keyid, sf.parse_dictionary(headers["Signature-Input"])["qrgw"][1]["nonce"])]
     resp = {"Content-Type": "application/json"}
     sign_response(
         gateway,
@@ -134,9 +130,7 @@ async def test_request_and_response_round_trip(alg: str) -> None:
 async def test_request_without_body_and_multiline_headers() -> None:
     partner, _, gw_reg, _ = pair()
     headers: dict[str, str] = {}
-    sign_request(
-        partner, method="GET", url="http://GW.example.com:80/v1/payments/p1", headers=headers, body=None
-    )
+    sign_request(partner, method="GET", url="http://GW.example.com:80/v1/payments/p1", headers=headers, body=None)
     assert "Content-Digest" not in headers
     assert headers["Signature-Input"].startswith('qrgw=("@method" "@authority" "@path" "@query");created=')
     got = await verify_request(
@@ -254,9 +248,7 @@ async def test_bad_signature_and_alg_mismatch() -> None:
     h["Signature"] = "qrgw=" + sf.ser_bare(bytes(raw))
     assert isinstance(await rejected(reg, h), SignatureInvalid)
     ec_key = generate_key("ecdsa-p256-sha256")
-    other = KeyRegistry(
-        [], [PublicKeyEntry(partner.keyid, "openwallet-sg", "ecdsa-p256-sha256", ec_key.public_key())]
-    )
+    other = KeyRegistry([], [PublicKeyEntry(partner.keyid, "openwallet-sg", "ecdsa-p256-sha256", ec_key.public_key())])
     assert isinstance(await rejected(other, signed(partner)), SignatureInvalid)
 
 
@@ -273,9 +265,7 @@ async def test_expiry_rules() -> None:
     partner, _, reg, _ = pair()
     now = int(time.time())
     assert isinstance(await rejected(reg, signed(partner, created=now - 400)), SignatureExpired)
-    assert isinstance(
-        await rejected(reg, signed(partner, created=now + 61, expires_in=100)), SignatureExpired
-    )
+    assert isinstance(await rejected(reg, signed(partner, created=now + 61, expires_in=100)), SignatureExpired)
     assert isinstance(await rejected(reg, signed(partner, created=now, expires_in=301)), SignatureExpired)
     await verify_request(
         reg, MemoryNonces(), method="POST", url=URL, headers=signed(partner, created=now + 59), body=BODY
@@ -309,9 +299,7 @@ PARTS = ["method", "url", "body", "Content-Digest", "Content-Type", "Signature-I
 
 
 @settings(max_examples=300, deadline=None)
-@given(
-    part=st.sampled_from(PARTS), index=st.integers(min_value=0), repl=st.integers(min_value=0, max_value=255)
-)
+@given(part=st.sampled_from(PARTS), index=st.integers(min_value=0), repl=st.integers(min_value=0, max_value=255))
 def test_flipping_any_byte_of_a_covered_part_fails(part: str, index: int, repl: int) -> None:
     fields = {"method": "POST", "url": URL, "body": BODY.decode(), **_HEADERS}
     value = fields[part]
@@ -384,3 +372,63 @@ def test_other_labels_and_escaped_keyids_take_the_general_parser() -> None:
     h["Signature-Input"] += ', other=("@method");created=1'
     h["Signature"] = "other=:AAAA:, " + h["Signature"]
     assert check_request(reg, method="POST", url=URL, headers=h, body=BODY).entry.keyid == 'k\\"1'
+
+
+_GW = make_signer(keyid="qrgw-gw-1")
+_GW_VIEW = KeyRegistry([], [entry_for(_GW, "qrgw")])
+_RESP_HEADERS = {"Content-Type": "application/json"}
+sign_response(
+    _GW,
+    status=200,
+    headers=_RESP_HEADERS,
+    body=b'{"ok":true}',
+    req_method="POST",
+    req_path="/v1/qr/decode",
+    req_signature=_HEADERS["Signature"],
+)
+RESP_PARTS = [
+    "status",
+    "body",
+    "req_method",
+    "req_path",
+    "req_signature",
+    "Content-Digest",
+    "Content-Type",
+    "Signature-Input",
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(part=st.sampled_from(RESP_PARTS), index=st.integers(min_value=0), repl=st.integers(0, 93))
+def test_flipping_any_byte_of_a_covered_response_part_fails(part: str, index: int, repl: int) -> None:
+    fields = {
+        "status": "200",
+        "body": '{"ok":true}',
+        "req_method": "POST",
+        "req_path": "/v1/qr/decode",
+        "req_signature": _HEADERS["Signature"],
+        **_RESP_HEADERS,
+    }
+    value = fields[part]
+    i = index % len(value)
+    new_char = chr(0x21 + repl)
+    if new_char == value[i]:
+        new_char = "0" if value[i] != "0" else "1"
+    fields[part] = value[:i] + new_char + value[i + 1 :]
+    if part == "status" and not fields["status"].isdigit():
+        fields["status"] = "201"
+    if part == "req_signature":  # RFC 9421 binds the re-serialised member: base64 pad bits don't count
+        try:
+            assume(sf.parse_dictionary(fields[part]) != sf.parse_dictionary(value))
+        except sf.SFError:
+            pass
+    with pytest.raises(AuthError):
+        verify_response(
+            _GW_VIEW,
+            status=int(fields["status"]),
+            headers={k: fields[k] for k in _RESP_HEADERS},
+            body=fields["body"].encode(),
+            req_method=fields["req_method"],
+            req_path=fields["req_path"],
+            req_signature=fields["req_signature"],
+        )
