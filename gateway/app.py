@@ -15,6 +15,7 @@ from gateway.api.problems import problem_middleware, problem_response, request_i
 from gateway.appkeys import SERVICES, SETTINGS, STORE
 from gateway.config import Settings
 from gateway.keys import AppNonceStore, registry_from_settings
+from gateway.payments import wiring as payment_wiring
 from gateway.signing import UNSIGNED_PATHS, make_jwks_handler, make_signing_middleware
 from gateway.store.factory import open_store
 from schemas.errors import ConfigError, QrgwError
@@ -56,6 +57,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app.middlewares.insert(1, signing)
     app.cleanup_ctx.append(_store_ctx)
+    payment_wiring.install(app)  # metrics, rate limits, payment services + recovery, /v1 routes
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/.well-known/jwks.json", make_jwks_handler(registry))

@@ -124,9 +124,7 @@ class PaymentView(_Out):
             payment_request_id=rec.payment_request_id,
             status=rec.status,
             route=RouteView(wallet=rec.route.wallet, acquirer=rec.route.acquirer, kind=rec.route.kind),
-            merchant=MerchantView(
-                name=rec.merchant.name, city=rec.merchant.city, country=rec.merchant.country
-            ),
+            merchant=MerchantView(name=rec.merchant.name, city=rec.merchant.city, country=rec.merchant.country),
             merchant_amount=rec.merchant_amount,
             payer_amount=rec.payer_amount,
             quote=rec.quote,

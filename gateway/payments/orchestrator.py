@@ -109,9 +109,7 @@ class Orchestrator:
             if loop.time() >= deadline:
                 if rec is not None:  # the winner created it but never finished its claim (crash)
                     return Submitted(rec, created=False)
-                raise IdempotencyInProgress(
-                    f"payment_request_id {req.payment_request_id} is still being processed"
-                )
+                raise IdempotencyInProgress(f"payment_request_id {req.payment_request_id} is still being processed")
             await asyncio.sleep(delay)  # the winner is working: wait for its answer
             delay = min(delay * 2, 0.1)
 
@@ -159,9 +157,7 @@ class Orchestrator:
                     payer_amount=payer_amount,
                     at=now,
                 )
-            if not await self.store.acquire_lease(
-                lease_name(payment_id), self.owner, int(self.policy.lease_s * 1000)
-            ):
+            if not await self.store.acquire_lease(lease_name(payment_id), self.owner, int(self.policy.lease_s * 1000)):
                 raise StoreUnavailable("could not take the payment's lease")
             rec = PaymentRecord(
                 payment_id=payment_id,
@@ -350,9 +346,7 @@ class Orchestrator:
             visits[d.stage] = visits.get(d.stage, 0) + 1
             new.next_attempt_at = now + timedelta(seconds=self.policy.lease_s)
         log.info("payment_step", payment_id=rec.payment_id, stage=rec.stage, outcome=o.kind, next=d.stage)
-        return await self.store.update_payment(
-            new, expected_version=rec.version, reason=d.reason, events=events
-        )
+        return await self.store.update_payment(new, expected_version=rec.version, reason=d.reason, events=events)
 
     def _status(self, rec: PaymentRecord) -> None:
         if self.observe_status is not None:

@@ -87,9 +87,7 @@ class Pricing(Protocol):
     ) -> PolicyResult:
         """LimitExceeded / DataRequired when the policy refuses."""
 
-    async def release(
-        self, reservation: Mapping[str, Any], *, fraction: tuple[int, int] | None = None
-    ) -> None: ...
+    async def release(self, reservation: Mapping[str, Any], *, fraction: tuple[int, int] | None = None) -> None: ...
 
     def refund_payer_amount(
         self,

@@ -84,8 +84,7 @@ class ReversalService:
                 return None
             if rec.status != S.SUCCEEDED or any(r.status != "FAILED" for r in rec.refunds):
                 raise InvalidState(
-                    f"a {rec.status} payment cannot be cancelled"
-                    + (" (it has refunds)" if rec.refunds else "")
+                    f"a {rec.status} payment cannot be cancelled" + (" (it has refunds)" if rec.refunds else "")
                 )
             if rec.cancel is not None and rec.cancel.status == "PROCESSING":
                 raise InvalidState("another cancel of this payment is in progress")
@@ -118,9 +117,7 @@ class ReversalService:
     async def refund(self, caller: str, payment_id: str, req: RefundRequest) -> tuple[PaymentRecord, bool]:
         rec0 = visible_to(await self.store.get_payment(payment_id), caller)
         if req.amount.currency != rec0.merchant_amount.currency:
-            raise ValidationFailed(
-                f"amount.currency must be the merchant currency {rec0.merchant_amount.currency}"
-            )
+            raise ValidationFailed(f"amount.currency must be the merchant currency {rec0.merchant_amount.currency}")
         if req.amount.minor <= 0:
             raise ValidationFailed("amount.value must be positive")
 
@@ -247,9 +244,7 @@ class ReversalService:
         if self._next_work(rec) != work:
             return None
         new = rec.model_copy(deep=True)
-        key = (
-            "cancel:" + new.cancel.cancel_request_id if work == "cancel" and new.cancel else f"refund:{work}"
-        )
+        key = "cancel:" + new.cancel.cancel_request_id if work == "cancel" and new.cancel else f"refund:{work}"
         self._intent(new, key)
         return new, f"resuming {key}", (), ()
 
@@ -260,9 +255,7 @@ class ReversalService:
             assert rec.cancel is not None
             kind, stage, key = "cancel", rec.cancel.stage, f"cancel:{rec.cancel.cancel_request_id}"
             if stage == st.WALLET_CANCEL:
-                o = await self.caller.keyed(
-                    w.partner_id, "cancel", lambda: w.cancel(debit_id, rec.payer_amount)
-                )
+                o = await self.caller.keyed(w.partner_id, "cancel", lambda: w.cancel(debit_id, rec.payer_amount))
             else:
                 o = await self.caller.keyed(
                     a.partner_id,
@@ -273,13 +266,9 @@ class ReversalService:
             r = next(x for x in rec.refunds if x.refund_id == work)
             kind, stage, key = "refund", r.stage, f"refund:{work}"
             if stage == st.WALLET_REFUND:
-                o = await self.caller.keyed(
-                    w.partner_id, "refund", lambda: w.refund(work, debit_id, r.payer_amount)
-                )
+                o = await self.caller.keyed(w.partner_id, "refund", lambda: w.refund(work, debit_id, r.payer_amount))
             else:
-                o = await self.caller.keyed(
-                    a.partner_id, "reverse", lambda: a.reverse(credit_id, work, r.amount)
-                )
+                o = await self.caller.keyed(a.partner_id, "reverse", lambda: a.reverse(credit_id, work, r.amount))
         d = st.decide_reversal(kind, stage, o, rec.legs.get("tries", {}).get(key, 1), self.policy)
         wrote: list[bool] = []
 
@@ -315,9 +304,7 @@ class ReversalService:
                 done = sum(x.amount.minor for x in new.refunds if x.status == "SUCCEEDED")
                 new.status = S.REFUNDED if done >= new.merchant_amount.minor else S.PARTIALLY_REFUNDED
                 events.append(payment_event(new, "payment.refunded", refund_id=work))
-        key = (
-            "cancel:" + new.cancel.cancel_request_id if work == "cancel" and new.cancel else f"refund:{work}"
-        )
+        key = "cancel:" + new.cancel.cancel_request_id if work == "cancel" and new.cancel else f"refund:{work}"
         if d.delay_s > 0:
             new.next_attempt_at = now + timedelta(seconds=d.delay_s)
         elif d.status == "PROCESSING":
@@ -336,9 +323,7 @@ class ReversalService:
                 await self.pricing.release(rec.reservation)
             else:
                 r = next(x for x in rec.refunds if x.refund_id == work)
-                await self.pricing.release(
-                    rec.reservation, fraction=(r.amount.minor, rec.merchant_amount.minor)
-                )
+                await self.pricing.release(rec.reservation, fraction=(r.amount.minor, rec.merchant_amount.minor))
         except QrgwError as exc:
             log.warning("fx_release_failed", payment_id=rec.payment_id, work=work, code=exc.code)
 

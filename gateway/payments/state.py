@@ -131,9 +131,7 @@ def decide(stage: str, o: Outcome, visits: Mapping[str, int], policy: RetryPolic
                 delay_s=policy.inquiry_delay(0),
             )
         if visits.get("cancel_refused", 0) or n < len(policy.inquiry_intervals_s):
-            return Decision(
-                DEBIT_INQUIRY, f"debit still unknown ({o.message})", delay_s=policy.inquiry_delay(n)
-            )
+            return Decision(DEBIT_INQUIRY, f"debit still unknown ({o.message})", delay_s=policy.inquiry_delay(n))
         return Decision(DEBIT_CANCEL, "debit unknown after every inquiry; cancelling it")
     if stage == DEBIT_CANCEL:
         if o.kind == "succeeded":
@@ -152,9 +150,7 @@ def decide(stage: str, o: Outcome, visits: Mapping[str, int], policy: RetryPolic
                 delay_s=policy.inquiry_delay(0),
                 flags=("cancel_refused",),
             )
-        return Decision(
-            DEBIT_CANCEL, f"cancel outcome unknown ({o.message}); retrying", delay_s=policy.retry_delay(n)
-        )
+        return Decision(DEBIT_CANCEL, f"cancel outcome unknown ({o.message}); retrying", delay_s=policy.retry_delay(n))
     if stage in (CREDIT, CREDIT_INQUIRY):
         if o.kind == "succeeded":
             return Decision(SUCCEEDED, "merchant credit confirmed", PaymentStatus.SUCCEEDED)
@@ -179,9 +175,7 @@ def decide(stage: str, o: Outcome, visits: Mapping[str, int], policy: RetryPolic
                 delay_s=policy.inquiry_delay(0),
             )
         if visits.get("reverse_refused", 0) or n < len(policy.inquiry_intervals_s):
-            return Decision(
-                CREDIT_INQUIRY, f"credit still unknown ({o.message})", delay_s=policy.inquiry_delay(n)
-            )
+            return Decision(CREDIT_INQUIRY, f"credit still unknown ({o.message})", delay_s=policy.inquiry_delay(n))
         return Decision(CREDIT_REVERSE, "credit unknown after every inquiry; reversing it")
     if stage == CREDIT_REVERSE:
         if o.kind == "succeeded" or (o.kind == "failed" and o.not_found):
@@ -207,19 +201,13 @@ def decide(stage: str, o: Outcome, visits: Mapping[str, int], policy: RetryPolic
         if o.kind == "succeeded":
             return Decision(FAILED, "payer debit reversed (compensation)", PaymentStatus.FAILED)
         if o.kind == "failed" and stage == DEBIT_REVERSE:
-            return Decision(
-                DEBIT_REFUND, f"wallet refused the cancel ({o.code}); refunding the debit instead"
-            )
+            return Decision(DEBIT_REFUND, f"wallet refused the cancel ({o.code}); refunding the debit instead")
         if o.kind == "failed":  # refund refused too: look at the debit itself
             return Decision(DEBIT_CHECK, f"wallet refused the refund ({o.code}); checking the debit")
-        return Decision(
-            stage, f"compensation outcome unknown ({o.message}); retrying", delay_s=policy.retry_delay(n)
-        )
+        return Decision(stage, f"compensation outcome unknown ({o.message}); retrying", delay_s=policy.retry_delay(n))
     if stage == DEBIT_CHECK:
         if o.kind == "failed":  # cancelled (or never taken): the payer is not charged
-            return Decision(
-                FAILED, f"payer debit is not standing ({o.code}); nothing to repay", PaymentStatus.FAILED
-            )
+            return Decision(FAILED, f"payer debit is not standing ({o.code}); nothing to repay", PaymentStatus.FAILED)
         if o.kind == "succeeded":  # still charged and not repayable: keep trying, flag for review
             return Decision(
                 DEBIT_REFUND,
@@ -227,9 +215,7 @@ def decide(stage: str, o: Outcome, visits: Mapping[str, int], policy: RetryPolic
                 delay_s=policy.retry_cap_s,
                 flags=("needs_review",),
             )
-        return Decision(
-            DEBIT_CHECK, f"debit status unknown ({o.message}); retrying", delay_s=policy.retry_delay(n)
-        )
+        return Decision(DEBIT_CHECK, f"debit status unknown ({o.message}); retrying", delay_s=policy.retry_delay(n))
     raise ValueError(f"no decision for stage {stage!r}")
 
 
@@ -277,8 +263,7 @@ def decide_reversal(kind: str, stage: str, o: Outcome, tries: int, policy: Retry
             return SubDecision(
                 DONE,
                 "SUCCEEDED",
-                f"acquirer refused the reversal ({o.code}); payer repaid, "
-                "merchant side left for settlement review",
+                f"acquirer refused the reversal ({o.code}); payer repaid, merchant side left for settlement review",
                 flags=("acquirer_reversal_refused",),
             )
         return SubDecision(

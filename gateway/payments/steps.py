@@ -71,9 +71,7 @@ class Caller:
             stop=stop_after_attempt(max(1, p.call_attempts)),
             wait=wait_random_exponential(multiplier=p.backoff_base_s, max=p.backoff_cap_s),
             retry=retry_if_result(lambda o: o.kind == "unknown"),
-            retry_error_callback=lambda state: (
-                state.outcome.result() if state.outcome else Outcome.unknown("?")
-            ),
+            retry_error_callback=lambda state: state.outcome.result() if state.outcome else Outcome.unknown("?"),
             reraise=False,
         )
         result: Outcome = await retrying(self.once, partner, op, call)
@@ -83,9 +81,7 @@ class Caller:
 async def cas(
     store: Store,
     payment_id: str,
-    change: Callable[
-        [PaymentRecord], tuple[PaymentRecord, str, Sequence[Mapping[str, Any]], Sequence[str]] | None
-    ],
+    change: Callable[[PaymentRecord], tuple[PaymentRecord, str, Sequence[Mapping[str, Any]], Sequence[str]] | None],
     *,
     attempts: int = 20,
 ) -> PaymentRecord | None:

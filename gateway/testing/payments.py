@@ -281,9 +281,7 @@ class FakePricing:
         self.reserved[reservation_id] = merchant_amount.minor
         return PolicyResult(flags=(), reservation={"reservation_id": reservation_id, "holder": payer.id})
 
-    async def release(
-        self, reservation: Mapping[str, Any], *, fraction: tuple[int, int] | None = None
-    ) -> None:
+    async def release(self, reservation: Mapping[str, Any], *, fraction: tuple[int, int] | None = None) -> None:
         rid = str(reservation["reservation_id"])
         self.released.append((rid, fraction))
         if rid in self.reserved:

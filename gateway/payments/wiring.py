@@ -1,0 +1,137 @@
+"""Payment wiring of the composition root: adapters → pricing → resolver → services → routes,
+and the recovery task's lifetime (``cleanup_ctx``).
+
+Tests inject fakes by putting ``partners`` / ``pricing`` / ``resolver`` / ``policy`` /
+``clock`` into ``app[SERVICES]`` before the app starts; anything absent is built from the
+settings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from gateway.api import openapi, payments, quotes
+from gateway.api.edge import make_rate_limit_middleware
+from gateway.appkeys import SERVICES, SETTINGS, STORE
+from gateway.metrics import Metrics
+from gateway.payments.container import METRICS, PAYMENTS, PaymentServices
+from gateway.payments.orchestrator import Orchestrator
+from gateway.payments.ports import Partners, Pricing, QrResolver
+from gateway.payments.recovery import Recovery
+from gateway.payments.service import ReversalService
+from gateway.payments.state import RetryPolicy
+from gateway.payments.steps import new_id
+from schemas.errors import ConfigError
+
+log = structlog.get_logger("gateway.payments")
+
+
+def _build_partners(app: web.Application, closers: list[Any]) -> Partners:
+    from adapters.endpoint import PartnerEndpoint
+    from adapters.factory import build_adapters
+    from adapters.http import OutboundHttp
+    from gateway.keys import registry_from_settings
+
+    settings = app[SETTINGS]
+    registry = registry_from_settings(settings)
+    http = OutboundHttp()
+    closers.append(http)
+    out = Partners()
+    for p in settings.partners:
+        try:
+            ep = PartnerEndpoint.from_settings(p.model_dump(), sandbox=settings.server.sandbox)
+            wallet, acquirer = build_adapters(ep, registry, http)
+        except ConfigError as exc:
+            # `qrgw serve` refuses such a config before starting (check_startup); an app built
+            # directly (tests of other areas) keeps running without this partner's adapters.
+            log.error("partner_adapters_unavailable", partner=p.id, detail=exc.detail)
+            continue
+        if wallet is not None:
+            out.wallets[p.id] = wallet
+        if acquirer is not None:
+            out.acquirers[p.id] = acquirer
+    return out
+
+
+def _build_pricing(app: web.Application, closers: list[Any]) -> Pricing:
+    from fx.policy import FxPolicy
+    from fx.quotes import QuoteService
+    from fx.rates import build_rates
+    from gateway.payments.fxbridge import FxBridge
+
+    settings, store = app[SETTINGS], app[STORE]
+    rates = build_rates(settings.fx, store)
+    if hasattr(rates, "aclose"):
+        closers.append(rates)
+    policy = FxPolicy(settings.fx, store, rates, settings.business_day.zone)
+    return FxBridge(QuoteService(rates, store, settings.fx), policy)
+
+
+def _build_resolver(app: web.Application) -> QrResolver:
+    from gateway.payments.qrbridge import RoutingResolver
+
+    return RoutingResolver(app[SETTINGS])
+
+
+async def payments_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Build the payment services once the store is open; start recovery; stop it cleanly."""
+    settings, store, given = app[SETTINGS], app[STORE], app[SERVICES]
+    closers: list[Any] = []
+    partners: Partners = given.get("partners") or _build_partners(app, closers)
+    pricing: Pricing = given.get("pricing") or _build_pricing(app, closers)
+    resolver: QrResolver = given.get("resolver") or _build_resolver(app)
+    policy: RetryPolicy = given.get("policy") or RetryPolicy()
+    metrics = app[METRICS]
+    clock_kw: dict[str, Any] = {"clock": given["clock"]} if "clock" in given else {}
+    owner = new_id("gw")
+    orch = Orchestrator(
+        store,
+        partners,
+        resolver,
+        pricing,
+        zone=settings.business_day.zone,
+        policy=policy,
+        owner=owner,
+        observe_call=metrics.observe_call,
+        observe_status=metrics.observe_payment,
+        **clock_kw,
+    )
+    rev = ReversalService(
+        store,
+        partners,
+        pricing,
+        zone=settings.business_day.zone,
+        cancel_cutoff=settings.business_day.cancel_cutoff,
+        policy=policy,
+        owner=owner,
+        observe_call=metrics.observe_call,
+        **clock_kw,
+    )
+    recovery = Recovery(orch, rev, interval_s=float(given.get("recovery_interval_s", 0.5)), **clock_kw)
+    app[PAYMENTS] = PaymentServices(orch, rev, recovery, resolver, pricing)
+    recovery.start()
+    try:
+        yield
+    finally:
+        await recovery.stop()  # finishes the step in flight: nothing left half-done
+        for c in closers:
+            with contextlib.suppress(Exception):
+                await c.aclose()
+
+
+def install(app: web.Application) -> None:
+    """Routes, metrics and rate limiting; called by ``create_app`` after the store context."""
+    metrics = Metrics()
+    app[METRICS] = metrics
+    app.middlewares.insert(1, metrics.middleware())  # outside signing: sees every final status
+    app.middlewares.append(make_rate_limit_middleware(app[SETTINGS]))  # inside: partner_id is known
+    app.cleanup_ctx.append(payments_ctx)
+    app.router.add_get("/metrics", metrics.handler)
+    payments.add_routes(app)
+    quotes.add_routes(app)
+    openapi.add_routes(app)
