@@ -42,6 +42,8 @@ RESP_UNBOUND_COMPONENTS = '("@status" "content-digest" "content-type" "@method";
 _PARAMS = frozenset({"created", "expires", "nonce", "keyid", "alg", "tag"})
 _NONCE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 _DEFAULT_PORT = {"http": "80", "https": "443"}
+_CANONICAL = {n.lower(): n for n in ("Signature", "Signature-Input", "Content-Digest", "Content-Type")}
+_FAST_DIGEST = re.compile(r"sha-256=:([A-Za-z0-9+/]{43}=):")
 
 
 class NonceStore(Protocol):
@@ -106,6 +108,9 @@ def _get(headers: Mapping[str, str], name: str) -> str | None:
         return ", ".join(v.strip() for v in values) if values else None
     value = headers.get(name)
     if value is None:
+        value = headers.get(_CANONICAL.get(name, name))
+        if value is not None:
+            return value.strip()
         for k, v in headers.items():
             if k.lower() == name:
                 return v.strip()
@@ -285,19 +290,20 @@ def _profile(params: sf.Params, now: float) -> tuple[int, int, str, str, str]:
     return created, expires, nonce, keyid, alg
 
 
-def _check_digest(headers: Mapping[str, str], body: bytes) -> str:
-    raw = _get(headers, "content-digest")
-    if raw is None:
-        raise DigestMismatch("Content-Digest is missing")
-    try:
-        member = sf.parse_dictionary(raw).get("sha-256")
-    except sf.SFError as exc:
-        raise DigestMismatch("Content-Digest is malformed") from exc
-    if member is None or not isinstance(member[0], bytes):
-        raise DigestMismatch("Content-Digest needs a sha-256 byte sequence")
-    if not hmac.compare_digest(member[0], hashlib.sha256(body).digest()):
+def _check_digest(raw: str, body: bytes) -> None:
+    fast = _FAST_DIGEST.fullmatch(raw)
+    if fast is not None:
+        expected = base64.b64decode(fast.group(1))
+    else:
+        try:
+            member = sf.parse_dictionary(raw).get("sha-256")
+        except sf.SFError as exc:
+            raise DigestMismatch("Content-Digest is malformed") from exc
+        if member is None or not isinstance(member[0], bytes):
+            raise DigestMismatch("Content-Digest needs a sha-256 byte sequence")
+        expected = member[0]
+    if not hmac.compare_digest(expected, hashlib.sha256(body).digest()):
         raise DigestMismatch("Content-Digest does not match the body")
-    return raw
 
 
 def _verify_base(entry: PublicKeyEntry, alg: str, lines: str, sig_params: str, sig: bytes) -> None:
@@ -329,6 +335,7 @@ def check_request(
     entry = registry.lookup(keyid, now)
     authority, path, query = split_url(url)
     lines = f'"@method": {method}\n"@authority": {authority}\n"@path": {path}\n"@query": {query}\n'
+    digest: str | None = None
     if with_body:
         digest, ctype = _get(headers, "content-digest"), _get(headers, "content-type")
         if digest is None:
@@ -337,8 +344,8 @@ def check_request(
             raise SignatureInvalid("Content-Type is covered but absent")
         lines += f'"content-digest": {digest}\n"content-type": {ctype}\n'
     _verify_base(entry, alg, lines, covered + params_text, sig)
-    if with_body:
-        _check_digest(headers, body)
+    if digest is not None:
+        _check_digest(digest, body)
     return Checked(entry=entry, nonce=nonce, expires=expires, signature=raw_sig)
 
 
@@ -398,5 +405,5 @@ def verify_response(
     if member is not None:
         lines += f'"signature";req;key="qrgw": {member}\n'
     _verify_base(entry, alg, lines, covered + params_text, sig)
-    _check_digest(headers, body)
+    _check_digest(digest, body)
     return Verified(partner_id=entry.partner_id, keyid=entry.keyid, signature=raw_sig)
