@@ -1,0 +1,240 @@
+"""FX policy: each limit at / just below / just above, Seoul year boundary, dated rule change,
+flags, release, and concurrent payments of one payer never passing a cap."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+
+from fx.memory import MemoryFxStore
+from fx.money import Money
+from fx.policy import FxPolicy, holder_of
+from fx.rates import StaticRates
+from fx.settings import FXSettings, PolicyRuleSet, PolicySettings
+from gateway.config import load_settings
+from schemas.errors import DataRequired, LimitExceeded
+from schemas.payment import Payer
+
+RATES = StaticRates.from_strings({"USD/KRW": "1000", "USD/CNY": "8"})  # round numbers: exact USD equivalents
+MID_2025 = datetime(2025, 6, 1, 3, 0, tzinfo=UTC)
+KIM = Payer(id="kim", residency="resident", country="KR", name="Kim Minji")
+WANG = Payer(id="wang", residency="non-resident", country="CN", name="Wang Fang")
+
+
+@pytest.fixture
+def ledger() -> MemoryFxStore:
+    return MemoryFxStore()
+
+
+@pytest.fixture
+def policy(ledger: MemoryFxStore) -> FxPolicy:
+    return FxPolicy(load_settings().fx, ledger, RATES)  # the shipped rule sets
+
+
+def usd(text: str) -> Money:
+    return Money.parse(text, "USD")
+
+
+async def abroad(
+    policy: FxPolicy,
+    rid: str,
+    amount: Money,
+    at: datetime = MID_2025,
+    payer: Payer = KIM,
+    payer_amount: Money | None = None,
+) -> tuple[str, ...]:
+    """A Korean resident paying a US merchant (payer pays USD unless told: no prepaid ceiling)."""
+    d = await policy.reserve(
+        reservation_id=rid,
+        payer=payer,
+        merchant_country="US",
+        merchant_amount=amount,
+        payer_amount=payer_amount or amount,
+        at=at,
+    )
+    return d.flags
+
+
+async def inbound(
+    policy: FxPolicy, rid: str, krw: int, at: datetime = MID_2025, payer: Payer = WANG
+) -> tuple[str, ...]:
+    d = await policy.reserve(
+        reservation_id=rid,
+        payer=payer,
+        merchant_country="KR",
+        merchant_amount=Money(krw, "KRW"),
+        payer_amount=Money(krw * 8 // 10, "CNY"),
+        at=at,
+    )
+    return d.flags
+
+
+def test_rules_in_force_come_from_dated_config_sets(policy: FxPolicy) -> None:
+    old, new = policy.rules_at(date(2025, 12, 31)), policy.rules_at(date(2026, 1, 1))
+    assert (old.resident_annual_usd, new.resident_annual_usd) == (Decimal(50000), Decimal(100000))
+    assert old.resident_per_payment_usd == new.resident_per_payment_usd == Decimal(5000)  # inherited
+    assert new.prepaid_ceiling_krw == Decimal(2000000) and new.nonresident_daily_usd == Decimal(50000)
+    assert policy.rules_at(date(2023, 1, 1)).resident_annual_usd is None  # before any set: no rules
+    assert any("100,000" in line for line in new.describe())
+
+
+@pytest.mark.parametrize(("amount", "ok"), [("4999.99", True), ("5000", True), ("5000.01", False)])
+async def test_per_payment_cap(policy: FxPolicy, amount: str, ok: bool) -> None:
+    if ok:
+        await abroad(policy, "p1", usd(amount))
+        return
+    with pytest.raises(LimitExceeded) as err:
+        await abroad(policy, "p1", usd(amount))
+    e = err.value
+    assert e.code == "FX_LIMIT_EXCEEDED" and e.extra["limit"] == "resident_per_payment"
+    assert e.extra["limit_value"] == {"currency": "USD", "value": "500000"}
+
+
+@pytest.mark.parametrize(("krw", "ok"), [(1_999_999, True), (2_000_000, True), (2_000_001, False)])
+async def test_prepaid_ceiling(policy: FxPolicy, krw: int, ok: bool) -> None:
+    merchant = Money(krw * 8 // 1000, "CNY")  # a Shanghai merchant; the payer pays from a KRW balance
+    call = policy.reserve(
+        reservation_id="p1",
+        payer=KIM,
+        merchant_country="CN",
+        merchant_amount=merchant,
+        payer_amount=Money(krw, "KRW"),
+        at=MID_2025,
+    )
+    if ok:
+        assert (await call).reservation is not None
+        return
+    with pytest.raises(LimitExceeded) as err:
+        await call
+    assert err.value.extra["limit"] == "prepaid_ceiling"
+    assert err.value.extra["limit_value"] == {"currency": "KRW", "value": "2000000"}
+
+
+@pytest.mark.parametrize(("last", "ok"), [("4999.98", True), ("4999.99", True), ("5000", False)])
+async def test_annual_cap_at_below_above(policy: FxPolicy, ledger: MemoryFxStore, last: str, ok: bool) -> None:
+    for i in range(9):
+        await abroad(policy, f"p{i}", usd("5000"))
+    await abroad(policy, "cent", usd("0.01"))  # USD 45,000.01 used: 4,999.99 remains of 50,000
+    if ok:
+        await abroad(policy, "last", usd(last))
+        assert await ledger.limit_usage(holder_of(KIM), "annual:2025") == 4_500_001 + usd(last).minor
+        return
+    with pytest.raises(LimitExceeded) as err:
+        await abroad(policy, "last", usd(last))
+    assert err.value.extra == {
+        "limit": "resident_annual",
+        "limit_value": {"currency": "USD", "value": "5000000"},
+        "remaining": {"currency": "USD", "value": "499999"},
+        "window": "2025",
+    }
+    assert await ledger.limit_usage(holder_of(KIM), "annual:2025") == 4_500_001  # nothing reserved
+
+
+async def test_year_boundary_is_counted_in_seoul(policy: FxPolicy, ledger: MemoryFxStore) -> None:
+    for i in range(10):
+        await abroad(policy, f"p{i}", usd("5000"), at=datetime(2025, 12, 31, 14, 0, tzinfo=UTC))
+    with pytest.raises(LimitExceeded):  # 23:59:59 on Dec 31 in Seoul: still 2025 and its USD 50,000
+        await abroad(policy, "late", usd("0.01"), at=datetime(2025, 12, 31, 14, 59, 59, tzinfo=UTC))
+    await abroad(policy, "new", usd("5000"), at=datetime(2025, 12, 31, 15, 0, tzinfo=UTC))  # 00:00 Jan 1 KST
+    assert await ledger.limit_usage(holder_of(KIM), "annual:2026") == 500_000
+
+
+async def test_new_cap_applies_on_its_effective_date(policy: FxPolicy) -> None:
+    jan1 = datetime(2025, 12, 31, 15, 0, tzinfo=UTC)  # 2026-01-01 00:00 in Seoul: USD 100,000
+    for i in range(20):
+        await abroad(policy, f"p{i}", usd("5000"), at=jan1)
+    with pytest.raises(LimitExceeded) as err:
+        await abroad(policy, "over", usd("0.01"), at=jan1)
+    assert err.value.extra["limit_value"] == {"currency": "USD", "value": "10000000"}
+
+
+async def test_rule_change_on_its_effective_date_in_the_zone(ledger: MemoryFxStore) -> None:
+    rules = [
+        PolicyRuleSet(effective_from=date(2026, 1, 1), resident_per_payment_usd=Decimal(5000)),
+        PolicyRuleSet(effective_from=date(2026, 3, 1), resident_per_payment_usd=Decimal(3000)),
+    ]
+    policy = FxPolicy(FXSettings(policy=PolicySettings(rules=rules)), ledger, RATES)
+    await abroad(policy, "a", usd("4000"), at=datetime(2026, 2, 28, 14, 59, 59, tzinfo=UTC))  # Feb 28 23:59:59 KST
+    with pytest.raises(LimitExceeded):
+        await abroad(policy, "b", usd("4000"), at=datetime(2026, 2, 28, 15, 0, tzinfo=UTC))  # Mar 1 00:00 KST
+
+
+@pytest.mark.parametrize(("last_krw", "ok"), [(9_999_990, True), (10_000_000, True), (10_000_010, False)])
+async def test_nonresident_daily_cap(policy: FxPolicy, last_krw: int, ok: bool) -> None:
+    for i in range(4):
+        await inbound(policy, f"p{i}", 10_000_000)  # USD 10,000 each at 1000 KRW/USD
+    if ok:
+        await inbound(policy, "last", last_krw)
+    else:
+        with pytest.raises(LimitExceeded) as err:
+            await inbound(policy, "last", last_krw)
+        assert err.value.extra["limit"] == "nonresident_daily" and err.value.extra["window"] == "2025-06-01"
+    await inbound(policy, "tomorrow", 10_000_000, at=datetime(2025, 6, 1, 15, 0, tzinfo=UTC))  # June 2 in Seoul
+
+
+async def test_flags_and_travel_rule_data(policy: FxPolicy) -> None:
+    assert await abroad(policy, "a", usd("1000")) == ()
+    assert await abroad(policy, "b", usd("1000.01")) == ("travel_rule",)
+    anon = Payer(id="kim", residency="resident", country="KR")
+    with pytest.raises(DataRequired) as err:
+        await abroad(policy, "c", usd("1000.01"), payer=anon)
+    assert err.value.code == "FX_DATA_REQUIRED" and err.value.extra["field"] == "payer.name"
+    assert await inbound(policy, "d", 9_999_990) == ("travel_rule",)  # USD 9,999.99
+    assert await inbound(policy, "e", 10_000_000) == ("travel_rule", "cdd_required")  # at USD 10,000
+    assert await inbound(policy, "f", 10_000_010) == ("travel_rule", "cdd_required", "report")
+
+
+async def test_domestic_and_foreign_to_foreign_have_no_policy(policy: FxPolicy, ledger: MemoryFxStore) -> None:
+    d = await policy.reserve(
+        reservation_id="d",
+        payer=KIM,
+        merchant_country="KR",
+        merchant_amount=Money(10**9, "KRW"),
+        payer_amount=Money(10**9, "KRW"),
+        at=MID_2025,
+    )
+    assert d.reservation is None and d.flags == ()
+    d = await policy.reserve(
+        reservation_id="e",
+        payer=WANG,
+        merchant_country="SG",
+        merchant_amount=usd("9000"),
+        payer_amount=usd("9000"),
+        at=MID_2025,
+    )
+    assert d.reservation is None
+
+
+async def test_release_all_and_fractions(policy: FxPolicy, ledger: MemoryFxStore) -> None:
+    d = await policy.reserve(
+        reservation_id="r",
+        payer=KIM,
+        merchant_country="US",
+        merchant_amount=usd("4000"),
+        payer_amount=usd("4000"),
+        at=MID_2025,
+    )
+    assert d.reservation is not None and d.usd_equivalent == usd("4000")
+    h = holder_of(KIM)
+    await policy.release(d.reservation, fraction=(1, 4))  # a refund of a quarter
+    assert await ledger.limit_usage(h, "annual:2025") == 300_000
+    await policy.release(d.reservation)  # cancel of the rest
+    assert await ledger.limit_usage(h, "annual:2025") == 0
+    await policy.release(d.reservation)  # idempotent
+    assert await ledger.limit_usage(h, "annual:2025") == 0
+
+
+async def test_concurrent_payments_of_one_payer_never_pass_the_cap(policy: FxPolicy, ledger: MemoryFxStore) -> None:
+    async def one(i: int) -> bool:
+        try:
+            await abroad(policy, f"c{i}", usd("5000"))
+            return True
+        except LimitExceeded:
+            return False
+
+    results = await asyncio.gather(*(one(i) for i in range(25)))
+    assert sum(results) == 10
+    assert await ledger.limit_usage(holder_of(KIM), "annual:2025") == 5_000_000
