@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import ssl
 from pathlib import Path
 from typing import Any
 
-from gateway.config import Settings, load_settings
+from gateway.config import ServerSettings, Settings, load_settings
 from gateway.logging import configure_logging, get_logger
 from schemas.errors import ConfigError
 
@@ -33,6 +34,32 @@ def check_startup(settings: Settings) -> None:
         for j, pkey in enumerate(partner.keys):
             if isinstance(pkey.public_key, Path) and not pkey.public_key.is_file():
                 raise ConfigError(f"partners[{i}].keys[{j}].public_key: file {pkey.public_key} does not exist")
+        from adapters.endpoint import PartnerEndpoint
+        from adapters.http import check_endpoint
+
+        check_endpoint(PartnerEndpoint.from_settings(partner.model_dump(), sandbox=settings.server.sandbox))
+    server_ssl_context(settings.server)
+
+
+def server_ssl_context(server: ServerSettings) -> ssl.SSLContext | None:
+    """TLS 1.2+ when ``tls_cert``/``tls_key`` are set; with ``client_ca``, partners must present
+    a certificate that CA issued (mTLS)."""
+    if server.tls_cert is None and server.tls_key is None:
+        if server.client_ca is not None:
+            raise ConfigError("server.client_ca: mTLS needs server.tls_cert and server.tls_key")
+        return None
+    if server.tls_cert is None or server.tls_key is None:
+        raise ConfigError("server.tls_cert and server.tls_key go together")
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        ctx.load_cert_chain(server.tls_cert, server.tls_key)
+        if server.client_ca is not None:
+            ctx.load_verify_locations(cafile=server.client_ca)
+            ctx.verify_mode = ssl.CERT_REQUIRED
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"server.tls_*: cannot load certificate or key: {exc}") from exc
+    return ctx
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,8 +76,9 @@ def run(args: argparse.Namespace) -> int:
     log = get_logger("gateway.serve")
     app = create_app(settings)
     log.info("starting", host=settings.server.host, port=settings.server.port, store=settings.store.url.split("@")[-1])
-    web.run_app(
+    web.run_app(  # graceful: stop accepting, let in-flight requests finish, then cleanup_ctx
         app,
+        ssl_context=server_ssl_context(settings.server),
         host=settings.server.host,
         port=settings.server.port,
         reuse_port=args.reuse_port or None,
