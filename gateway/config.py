@@ -128,6 +128,14 @@ class BusinessDaySettings(_Strict):
     cancel_cutoff: str = Field(default="24:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")
 
 
+class WebhookSettings(_Strict):
+    horizon_s: float = Field(default=86400.0, gt=0, description="Give up (dead-letter) this long after the first try")
+    base_delay_s: float = Field(default=1.0, gt=0, description="First retry delay; doubles per attempt, full jitter")
+    max_delay_s: float = Field(default=300.0, gt=0, description="Cap of one retry delay")
+    concurrency: int = Field(default=16, ge=1, description="Events delivered at once per process")
+    timeout_s: float = Field(default=10.0, gt=0, description="One POST to a partner")
+
+
 class LoggingSettings(_Strict):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["auto", "json", "console"] = "auto"
@@ -147,6 +155,7 @@ class Settings(BaseSettings):
     routing: list[RoutingEntry] = Field(default_factory=list)
     fx: FXSettings = Field(default_factory=FXSettings)
     business_day: BusinessDaySettings = Field(default_factory=BusinessDaySettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     @classmethod
