@@ -26,6 +26,9 @@ class FakeStore(MemoryNonces):
 
     async def aclose(self) -> None: ...
 
+    async def take_token(self, bucket: str, rate_per_s: float, burst: int) -> float:
+        return 0.0
+
 
 @pytest.fixture
 async def running(
