@@ -19,17 +19,9 @@ from gateway.signing.keys import (
     public_jwk,
     public_pem,
 )
-from gateway.signing.messages import (
-    NonceStore,
-    Verified,
-    check_request,
-    content_digest,
-    sign_request,
-    sign_response,
-    verify_request,
-    verify_response,
-)
+from gateway.signing.messages import NonceStore, Verified, content_digest, sign_request, sign_response
 from gateway.signing.server import UNSIGNED_PATHS, make_jwks_handler, make_signing_middleware, request_url
+from gateway.signing.verify import check_request, verify_request, verify_response
 
 __all__ = [
     "ALGORITHMS",

@@ -7,7 +7,8 @@ from collections.abc import Generator
 import httpx
 
 from gateway.signing.keys import KeyRegistry, Signer
-from gateway.signing.messages import sign_request, verify_response
+from gateway.signing.messages import sign_request
+from gateway.signing.verify import verify_response
 from schemas.errors import AuthError, PartnerProtocolError
 
 

@@ -16,7 +16,8 @@ from aiohttp import payload, web
 from aiohttp.typedefs import Middleware
 
 from gateway.signing.keys import KeyRegistry
-from gateway.signing.messages import NonceStore, normalize_authority, sign_response, verify_request
+from gateway.signing.messages import NonceStore, normalize_authority, sign_response
+from gateway.signing.verify import verify_request
 from schemas.errors import PayloadTooLarge, QrgwError, RequestError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
