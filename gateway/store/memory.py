@@ -1,0 +1,336 @@
+"""``MemoryStore``: the embedded default, so ``qrgw demo`` and ``qrgw serve`` need nothing installed.
+
+Every method runs its critical section without awaiting, so under asyncio each is atomic by
+construction (one event loop, no preemption between awaits). State is per process: several
+gateway processes need ``RedisStore``. TTLs follow an injectable monotonic clock so tests can
+move time without sleeping.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway.store.base import (
+    Claim,
+    ClaimStatus,
+    LimitItem,
+    OutboxEntry,
+    QuoteUse,
+    QuoteUseStatus,
+    Reservation,
+    StaleVersion,
+    Store,
+)
+from schemas.errors import ConflictError, InvalidState
+from schemas.payment import HistoryEntry, PaymentRecord, PaymentStatus, is_legal
+
+
+def has_work_left(record: PaymentRecord) -> bool:
+    """A payment stays in the processing set while it, a refund or its cancel is unfinished."""
+    return (
+        record.status == PaymentStatus.PROCESSING
+        or any(r.status == "PROCESSING" for r in record.refunds)
+        or (record.cancel is not None and record.cancel.status == "PROCESSING")
+    )
+
+
+@dataclass
+class _Expiring:
+    value: Any
+    expires_at: float | None  # monotonic seconds; None: never
+
+
+@dataclass
+class _Stream:
+    entries: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # (seq, event)
+    # group -> {"last": seq delivered to the group, "pending": {seq: [consumer, handed_at, deliveries]}}
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+class MemoryStore(Store):
+    """In-process implementation of the ``Store`` port."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, shards: int = 16) -> None:
+        self._clock = clock
+        self.shards = shards
+        self._kv: dict[str, _Expiring] = {}  # claims, nonces, quotes, blobs, leases
+        self._payments: dict[str, str] = {}  # id -> JSON (copies, so callers never alias state)
+        self._days: dict[str, set[str]] = {}
+        self._in_progress: set[str] = set()
+        self._limits: dict[tuple[str, str], _Expiring] = {}  # (holder, counter) -> total
+        self._reservations: dict[tuple[str, str], dict[str, int]] = {}  # (holder, res id) -> counter -> held
+        self._buckets: dict[str, tuple[float, float]] = {}  # bucket -> (tokens, at)
+        self._streams = [_Stream() for _ in range(shards)]
+        self._seq = 0
+
+    # -- helpers ------------------------------------------------------------------------------------
+    def _get(self, key: str) -> Any:
+        item = self._kv.get(key)
+        if item is None:
+            return None
+        if item.expires_at is not None and item.expires_at <= self._clock():
+            del self._kv[key]
+            return None
+        return item.value
+
+    def _put(self, key: str, value: Any, ttl_s: float | None) -> None:
+        self._kv[key] = _Expiring(value, None if ttl_s is None else self._clock() + ttl_s)
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    async def ping(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+    # -- idempotency --------------------------------------------------------------------------------
+    async def claim(
+        self, scope: str, key: str, fingerprint: str, *, resource_id: str, ttl_s: int = 7 * 86400
+    ) -> Claim:
+        k = f"claim:{scope}:{key}"
+        found = self._get(k)
+        if found is None:
+            self._put(k, {"fp": fingerprint, "rid": resource_id, "done": False, "answer": None}, ttl_s)
+            return Claim(ClaimStatus.NEW, resource_id)
+        if found["fp"] != fingerprint:
+            return Claim(ClaimStatus.CONFLICT, found["rid"])
+        if found["done"]:
+            return Claim(ClaimStatus.DONE, found["rid"], copy.deepcopy(found["answer"]))
+        return Claim(ClaimStatus.IN_PROGRESS, found["rid"])
+
+    async def finish_claim(self, scope: str, key: str, answer: Mapping[str, Any]) -> None:
+        found = self._get(f"claim:{scope}:{key}")
+        if found is not None:
+            found["done"] = True
+            found["answer"] = json.loads(json.dumps(dict(answer)))
+
+    async def abandon_claim(self, scope: str, key: str) -> None:
+        k = f"claim:{scope}:{key}"
+        found = self._get(k)
+        if found is not None and not found["done"]:
+            del self._kv[k]
+
+    # -- payments -----------------------------------------------------------------------------------
+    async def create_payment(self, record: PaymentRecord, events: Sequence[Mapping[str, Any]] = ()) -> None:
+        if record.payment_id in self._payments:
+            raise ConflictError(f"payment {record.payment_id} exists")
+        self._payments[record.payment_id] = record.model_dump_json()
+        self._days.setdefault(record.business_day, set()).add(record.payment_id)
+        if has_work_left(record):
+            self._in_progress.add(record.payment_id)
+        self._append(self.shard_of(record.payment_id), events)
+
+    async def get_payment(self, payment_id: str) -> PaymentRecord | None:
+        raw = self._payments.get(payment_id)
+        return None if raw is None else PaymentRecord.model_validate_json(raw)
+
+    async def update_payment(
+        self,
+        record: PaymentRecord,
+        *,
+        expected_version: int,
+        reason: str,
+        events: Sequence[Mapping[str, Any]] = (),
+        extra_days: Sequence[str] = (),
+    ) -> PaymentRecord:
+        raw = self._payments.get(record.payment_id)
+        if raw is None:
+            raise StaleVersion(f"payment {record.payment_id} does not exist")
+        stored = PaymentRecord.model_validate_json(raw)
+        if stored.version != expected_version:
+            raise StaleVersion(f"payment {record.payment_id} is at version {stored.version}, not {expected_version}")
+        if not is_legal(stored.status, record.status):
+            raise InvalidState(f"illegal transition {stored.status} -> {record.status}")
+        now = datetime.now(UTC)
+        entry = HistoryEntry(at=now, status=record.status, stage=record.stage, reason=reason)
+        new = record.model_copy(
+            update={"version": expected_version + 1, "updated_at": now, "history": [*record.history, entry]}
+        )
+        self._payments[new.payment_id] = new.model_dump_json()
+        for day in extra_days:
+            self._days.setdefault(day, set()).add(new.payment_id)
+        if has_work_left(new):
+            self._in_progress.add(new.payment_id)
+        else:
+            self._in_progress.discard(new.payment_id)
+        self._append(self.shard_of(new.payment_id), events)
+        return new
+
+    async def payments_in_progress(self, limit: int = 1000) -> list[str]:
+        return sorted(self._in_progress)[:limit]
+
+    async def payments_of_day(self, day: str) -> list[str]:
+        return sorted(self._days.get(day, ()))
+
+    # -- nonces -------------------------------------------------------------------------------------
+    async def remember_nonce(self, keyid: str, nonce: str, ttl_s: int) -> bool:
+        k = f"nonce:{keyid}:{nonce}"
+        if self._get(k) is not None:
+            return False
+        self._put(k, True, ttl_s)
+        return True
+
+    # -- quotes -------------------------------------------------------------------------------------
+    async def put_quote(self, quote_id: str, data: Mapping[str, Any], ttl_s: int) -> None:
+        self._put(f"quote:{quote_id}", {"data": json.loads(json.dumps(dict(data))), "used_by": None}, ttl_s)
+
+    async def get_quote(self, quote_id: str) -> Mapping[str, Any] | None:
+        found = self._get(f"quote:{quote_id}")
+        return None if found is None else copy.deepcopy(found["data"])
+
+    async def consume_quote(self, quote_id: str, expect: Mapping[str, str], consumer: str) -> QuoteUse:
+        found = self._get(f"quote:{quote_id}")
+        if found is None:
+            return QuoteUse(QuoteUseStatus.MISSING)
+        data = found["data"]
+        if any(str(data.get(k)) != str(v) for k, v in expect.items()):
+            return QuoteUse(QuoteUseStatus.MISMATCH)
+        if found["used_by"] not in (None, consumer):
+            return QuoteUse(QuoteUseStatus.USED)
+        found["used_by"] = consumer
+        return QuoteUse(QuoteUseStatus.OK, copy.deepcopy(data))
+
+    async def restore_quote(self, quote_id: str, consumer: str) -> None:
+        found = self._get(f"quote:{quote_id}")
+        if found is not None and found["used_by"] == consumer:
+            found["used_by"] = None
+
+    # -- limits -------------------------------------------------------------------------------------
+    def _usage(self, holder: str, counter: str) -> int:
+        item = self._limits.get((holder, counter))
+        if item is None:
+            return 0
+        if item.expires_at is not None and item.expires_at <= self._clock():
+            del self._limits[(holder, counter)]
+            return 0
+        return int(item.value)
+
+    async def reserve_limits(self, holder: str, reservation_id: str, items: Sequence[LimitItem]) -> Reservation:
+        if (holder, reservation_id) in self._reservations:
+            return Reservation(True, used={i.counter: self._usage(holder, i.counter) for i in items})
+        before = {i.counter: self._usage(holder, i.counter) for i in items}
+        for item in items:
+            if before[item.counter] + item.amount > item.cap:
+                return Reservation(False, denied=item, used=before)
+        now = self._clock()
+        for item in items:
+            total = before[item.counter] + item.amount
+            self._limits[(holder, item.counter)] = _Expiring(total, now + item.ttl_s)
+        self._reservations[(holder, reservation_id)] = {i.counter: i.amount for i in items}
+        return Reservation(True, used={i.counter: self._usage(holder, i.counter) for i in items})
+
+    async def release_limits(
+        self, holder: str, reservation_id: str, amounts: Mapping[str, int] | None = None
+    ) -> None:
+        held = self._reservations.get((holder, reservation_id))
+        if held is None:
+            return
+        for counter, amount in list(held.items()):
+            give = amount if amounts is None else min(amount, max(0, amounts.get(counter, 0)))
+            if give <= 0:
+                continue
+            held[counter] = amount - give
+            item = self._limits.get((holder, counter))
+            if item is not None:
+                item.value = max(0, int(item.value) - give)
+
+    async def limit_usage(self, holder: str, counter: str) -> int:
+        return self._usage(holder, counter)
+
+    # -- rate limiting ------------------------------------------------------------------------------
+    async def take_token(self, bucket: str, rate_per_s: float, burst: int) -> float:
+        now = self._clock()
+        tokens, at = self._buckets.get(bucket, (float(burst), now))
+        tokens = min(float(burst), tokens + (now - at) * rate_per_s)
+        if tokens >= 1.0:
+            self._buckets[bucket] = (tokens - 1.0, now)
+            return 0.0
+        self._buckets[bucket] = (tokens, now)
+        return (1.0 - tokens) / rate_per_s
+
+    # -- blobs and leases ---------------------------------------------------------------------------
+    async def put_blob(self, key: str, value: bytes, ttl_s: int | None = None) -> None:
+        self._put(f"blob:{key}", bytes(value), ttl_s)
+
+    async def get_blob(self, key: str) -> bytes | None:
+        found = self._get(f"blob:{key}")
+        return None if found is None else bytes(found)
+
+    async def acquire_lease(self, name: str, owner: str, ttl_ms: int) -> bool:
+        k = f"lease:{name}"
+        holder = self._get(k)
+        if holder is not None and holder != owner:
+            return False
+        self._put(k, owner, ttl_ms / 1000)
+        return True
+
+    async def release_lease(self, name: str, owner: str) -> None:
+        k = f"lease:{name}"
+        if self._get(k) == owner:
+            del self._kv[k]
+
+    # -- outbox -------------------------------------------------------------------------------------
+    def _append(self, shard: int, events: Sequence[Mapping[str, Any]]) -> None:
+        stream = self._streams[shard]
+        for event in events:
+            self._seq += 1
+            stream.entries.append((self._seq, json.loads(json.dumps(dict(event)))))
+
+    def _group(self, stream: _Stream, group: str) -> dict[str, Any]:
+        return stream.groups.setdefault(group, {"last": 0, "pending": {}})
+
+    async def append_events(self, shard: int, events: Sequence[Mapping[str, Any]]) -> None:
+        self._append(shard % self.shards, events)
+
+    async def read_events(self, group: str, consumer: str, count: int = 100) -> list[OutboxEntry]:
+        out: list[OutboxEntry] = []
+        now = self._clock()
+        for shard, stream in enumerate(self._streams):
+            g = self._group(stream, group)
+            for seq, event in stream.entries:
+                if len(out) >= count:
+                    return out
+                if seq <= g["last"]:
+                    continue
+                g["last"] = seq
+                g["pending"][seq] = [consumer, now, 1]
+                out.append(OutboxEntry(str(seq), shard, copy.deepcopy(event), 1))
+        return out
+
+    async def ack_events(self, group: str, entries: Sequence[OutboxEntry]) -> None:
+        for entry in entries:
+            stream = self._streams[entry.shard]
+            self._group(stream, group)["pending"].pop(int(entry.entry_id), None)
+            if all(int(entry.entry_id) not in g["pending"] and int(entry.entry_id) <= g["last"]
+                   for g in stream.groups.values()):
+                stream.entries = [(s, e) for s, e in stream.entries if s != int(entry.entry_id)]
+
+    async def reclaim_events(
+        self, group: str, consumer: str, min_idle_ms: int, count: int = 100
+    ) -> list[OutboxEntry]:
+        out: list[OutboxEntry] = []
+        now = self._clock()
+        for shard, stream in enumerate(self._streams):
+            pending = self._group(stream, group)["pending"]
+            events = dict(stream.entries)
+            for seq, state in sorted(pending.items()):
+                if len(out) >= count:
+                    return out
+                if (now - state[1]) * 1000 < min_idle_ms or seq not in events:
+                    continue
+                state[0], state[1], state[2] = consumer, now, state[2] + 1
+                out.append(OutboxEntry(str(seq), shard, copy.deepcopy(events[seq]), state[2]))
+        return out
+
+    async def outbox_backlog(self, group: str) -> int:
+        total = 0
+        for stream in self._streams:
+            g = self._group(stream, group)
+            total += sum(1 for seq, _ in stream.entries if seq > g["last"]) + len(g["pending"])
+        return total
