@@ -1,0 +1,8 @@
+"""Signed webhook delivery of payment events (PROTOCOL.md §9); see docs/settlement.md."""
+
+from __future__ import annotations
+
+from gateway.webhooks.state import DeliveryState, dead_letters
+from gateway.webhooks.worker import GROUP, WebhookMetrics, WebhookWorker, endpoints_from_settings
+
+__all__ = ["GROUP", "DeliveryState", "WebhookMetrics", "WebhookWorker", "dead_letters", "endpoints_from_settings"]
