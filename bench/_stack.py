@@ -6,6 +6,7 @@ Every function takes the run's ``Procs`` so that whatever it starts is stopped w
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,12 @@ from gateway.signing import generate_key, private_pem, public_pem
 
 BENCH = Path(__file__).resolve().parent
 QUIET_GATEWAY = {"QRGW_LOGGING__LEVEL": "WARNING", "QRGW_LOGGING__FORMAT": "json"}
+
+
+def quiet_env() -> dict[str, str]:
+    return {**os.environ, **QUIET_GATEWAY}
+
+
 FAMILY = {"kakaopay-kr": "kakaopay", "alipay-cn": "alipayplus", "openwallet-sg": "qrgw"}
 
 
