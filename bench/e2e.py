@@ -89,16 +89,19 @@ def phases(procs: Procs, workdir: Path, name: str, url: str, journeys: list[dict
 
 
 def run(args: argparse.Namespace, workdir: Path, procs: Procs) -> int:
-    print(f"e2e: {machine_line()}; workers={args.workers} concurrency={args.concurrency} "
+    print(f"e2e: {machine_line()}; workers={args.workers} store={args.store} concurrency={args.concurrency} "
           f"duration={args.duration}s; logs in {workdir}", flush=True)
     results: list[dict[str, Any]] = []
     gateway_ok = True
     if args.floor_only:
         partners = _stack.partner_keys(workdir / "partner-keys")
     else:
-        rport = free_port()
-        start_redis(procs, workdir / "redis", rport)
-        _, sbx = _stack.start_sandboxes(procs, workdir, store_url=f"redis://127.0.0.1:{rport}/0")
+        store_url = "memory://"
+        if args.store == "redis":
+            rport = free_port()
+            start_redis(procs, workdir / "redis", rport)
+            store_url = f"redis://127.0.0.1:{rport}/0"
+        _, sbx = _stack.start_sandboxes(procs, workdir, store_url=store_url)
         partners = sbx["partners"]
         journeys = _stack.journeys(partners)
         workers = _stack.start_gateway(procs, sbx["config"], sbx["gateway_port"], args.workers)
@@ -146,6 +149,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--timeout", type=float, default=10.0, help="client timeout per request, seconds")
     p.add_argument("--at70", action="store_true", help="also run open loop at 70%% of the measured max rate")
     p.add_argument("--floor-only", action="store_true", help="measure the floor alone (no redis, no gateway)")
+    p.add_argument("--store", choices=["redis", "memory"], default="redis",
+                   help="gateway store: a private redis-server (default) or each worker's own memory")
     p.add_argument("--no-floor", action="store_true", help="skip the floor")
     p.add_argument("--deadline", type=float, default=0.0,
                    help="hard wall-clock limit in seconds (default: computed from the phases)")

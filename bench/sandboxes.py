@@ -18,12 +18,13 @@ import argparse
 import asyncio
 import json
 import signal
+import tomllib
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from gateway.sandbox_env import SandboxEnvironment
+from gateway.sandbox_env import SandboxEnvironment, dump_toml
 
 
 def describe(env: SandboxEnvironment, control_url: str) -> dict[str, Any]:
@@ -75,6 +76,15 @@ def state(env: SandboxEnvironment) -> dict[str, Any]:
     }
 
 
+def raise_rate_limits(config: Path, rate: float) -> None:
+    """Per-partner rate limits high enough that the bench measures the gateway, not its limiter
+    (the limiter still runs on every request)."""
+    doc = tomllib.loads(config.read_text(encoding="utf-8"))
+    for p in doc["partners"]:
+        p["rate_limit"] = {"rate_per_s": rate, "burst": int(rate * 2)}
+    config.write_text(dump_toml(doc), encoding="utf-8")
+
+
 def control_app(env: SandboxEnvironment) -> web.Application:
     async def get_state(request: web.Request) -> web.Response:
         return web.json_response(state(env))
@@ -99,6 +109,7 @@ async def run(args: argparse.Namespace) -> None:
     env = SandboxEnvironment(args.dir, store_url=args.store_url, gateway_port=args.gateway_port,
                              seed=args.seed, hang_s=args.hang_s)
     await env.start()
+    raise_rate_limits(env.config_path, args.rate_limit)
     runner = web.AppRunner(control_app(env), access_log=None)
     try:
         await runner.setup()
@@ -121,6 +132,7 @@ def main() -> None:
     p.add_argument("--control-port", type=int, required=True)
     p.add_argument("--ready-file", type=Path, required=True)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rate-limit", type=float, default=100_000.0, help="per-partner requests/s allowed")
     p.add_argument("--hang-s", type=float, default=30.0, help="how long an injected timeout hangs")
     asyncio.run(run(p.parse_args()))
 
