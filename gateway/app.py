@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from gateway.api import settlements
 from gateway.api.problems import problem_middleware, problem_response, request_id_middleware
 from gateway.appkeys import SERVICES, SETTINGS, STORE
 from gateway.config import Settings
@@ -18,6 +19,7 @@ from gateway.keys import AppNonceStore, registry_from_settings
 from gateway.payments import wiring as payment_wiring
 from gateway.signing import UNSIGNED_PATHS, make_jwks_handler, make_signing_middleware
 from gateway.store.factory import open_store
+from gateway.webhooks.wiring import webhooks_ctx
 from schemas.errors import ConfigError, QrgwError
 
 
@@ -58,6 +60,8 @@ def create_app(settings: Settings) -> web.Application:
     app.middlewares.insert(1, signing)
     app.cleanup_ctx.append(_store_ctx)
     payment_wiring.install(app)  # metrics, rate limits, payment services + recovery, /v1 routes
+    app.cleanup_ctx.append(webhooks_ctx)  # outbox -> signed partner webhooks (after the store)
+    settlements.add_routes(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/.well-known/jwks.json", make_jwks_handler(registry))

@@ -1,0 +1,43 @@
+"""``GET /v1/settlements/{date}`` (PROTOCOL.md §5, §9): the calling partner's settlement report
+for one business day, signed like every response.
+
+JSON by default; CSV with ``?format=csv`` or ``Accept: text/csv`` (the query wins over the
+header). A day without activity answers an empty report, not 404: "nothing to settle" is an
+answer a partner reconciles against. Layout: docs/settlement.md.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.appkeys import SETTINGS, STORE
+from gateway.settlement import load_day, parse_day, partner_report, to_csv
+from schemas.errors import ValidationFailed
+
+
+def wants_csv(request: web.Request) -> bool:
+    fmt = request.query.get("format")
+    if fmt is not None:
+        if fmt not in ("json", "csv"):
+            raise ValidationFailed(f"format {fmt[:16]!r}: expected json or csv")
+        return fmt == "csv"
+    accept = request.headers.get("Accept", "")
+    types = [part.split(";")[0].strip().lower() for part in accept.split(",")]
+    return "text/csv" in types and "application/json" not in types
+
+
+async def get_settlement(request: web.Request) -> web.Response:
+    partner = str(request["partner_id"])
+    day = parse_day(request.match_info["date"])
+    as_csv = wants_csv(request)
+    loaded = await load_day(request.app[STORE], day)
+    report = partner_report(loaded.items, partner, day, request.app[SETTINGS].business_day.zone)
+    if as_csv:
+        resp = web.Response(body=to_csv(report).encode(), content_type="text/csv", charset="utf-8")
+        resp.headers["Content-Disposition"] = f'attachment; filename="settlement-{partner}-{day}.csv"'
+        return resp
+    return web.json_response(report)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/v1/settlements/{date}", get_settlement)
