@@ -17,11 +17,16 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from adapters.base import AcquirerAdapter, CreditRequest, DebitRequest, Outcome, WalletAdapter
-from gateway.payments.ports import PolicyResult, QuoteInfo, ResolvedQR
+from gateway.payments.orchestrator import Orchestrator
+from gateway.payments.ports import Partners, PolicyResult, QuoteInfo, ResolvedQR
+from gateway.payments.recovery import Recovery
+from gateway.payments.service import ReversalService
+from gateway.payments.state import RetryPolicy
 from gateway.payments.steps import new_id, qr_fingerprint
+from gateway.store.base import Store
 from schemas.errors import LimitExceeded, NoRoute, QRError, QuoteExpired, QuoteInvalid
 from schemas.money import MoneyModel
-from schemas.payment import Merchant, MerchantAccount, Payer, Route
+from schemas.payment import Merchant, MerchantAccount, Payer, PaymentRecord, Route
 
 
 class _Scripted:
@@ -80,7 +85,7 @@ class FakeWallet(_Scripted, WalletAdapter):
         return self._answer(mode, Outcome.succeeded(req.debit_id))
 
     async def inquire(self, debit_id: str) -> Outcome:
-        mode = self._next("inquire")
+        mode = self._seen(self._next("inquire"), True)  # an inquiry tells the truth or times out
         d = self.debits.get(debit_id)
         if d is None:
             real = Outcome.failed("DEBIT_NOT_FOUND", not_found=True)
@@ -136,7 +141,7 @@ class FakeAcquirer(_Scripted, AcquirerAdapter):
         return self._answer(mode, Outcome.succeeded(req.credit_id))
 
     async def inquire_credit(self, credit_id: str) -> Outcome:
-        mode = self._next("inquire_credit")
+        mode = self._seen(self._next("inquire_credit"), True)  # an inquiry tells the truth or times out
         real = (
             Outcome.succeeded(credit_id)
             if credit_id in self.credits
@@ -336,15 +341,20 @@ PAYER_START = {"cn-payer": 1_000_000, "kr-payer": 10_000_000}
 
 @dataclass
 class Harness:
-    store: Any
+    store: Store
     clock: ManualClock
     wallets: dict[str, FakeWallet]
     acquirers: dict[str, FakeAcquirer]
     pricing: FakePricing
     resolver: FakeResolver
-    orch: Any
-    rev: Any
-    recovery: Any
+    orch: Orchestrator
+    rev: ReversalService
+    recovery: Recovery
+
+    async def get(self, payment_id: str) -> PaymentRecord:
+        rec = await self.store.get_payment(payment_id)
+        assert rec is not None, payment_id
+        return rec
 
     def restart(self) -> Harness:
         """A new gateway process on the same store and partners (new owner id)."""
@@ -352,18 +362,12 @@ class Harness:
 
 
 def build_harness(
-    store: Any,
+    store: Store,
     clock: ManualClock | None = None,
     wallets: dict[str, FakeWallet] | None = None,
     acquirers: dict[str, FakeAcquirer] | None = None,
     pricing: FakePricing | None = None,
 ) -> Harness:
-    from gateway.payments.orchestrator import Orchestrator
-    from gateway.payments.ports import Partners
-    from gateway.payments.recovery import Recovery
-    from gateway.payments.service import ReversalService
-    from gateway.payments.state import RetryPolicy
-
     clock = clock or ManualClock()
     wallets = wallets or {
         "alipay-cn": FakeWallet("alipay-cn", {"cn-payer": PAYER_START["cn-payer"]}),
