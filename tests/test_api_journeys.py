@@ -1,0 +1,163 @@
+"""PROTOCOL.md §1 journeys end to end over loopback: the real gateway app (signing, FX, adapters,
+recovery) against the three sandbox partners, with faults injected at the sandboxes.
+
+Merchant QR decoding belongs to another area; a resolver of the sandbox topology stands in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from aiohttp import web
+
+from adapters.sandbox.ledger import merge_sums
+from gateway.app import create_app
+from gateway.appkeys import SERVICES
+from gateway.payments.state import RetryPolicy
+from gateway.sandbox_env import SandboxEnvironment
+from gateway.signing import KeyRegistry, QrgwAuth
+from gateway.testing.payments import FakeQR, FakeResolver
+
+SEOUL, SHANGHAI = "SEOUL-STATIC", "SHANGHAI-STATIC"
+CALLERS = ("kakaopay-kr", "openwallet-sg")
+FAST = RetryPolicy(
+    call_attempts=2,
+    backoff_base_s=0.005,
+    backoff_cap_s=0.02,
+    inquiry_intervals_s=(0.05, 0.1, 0.2),
+    retry_cap_s=0.2,
+    lease_s=3.0,
+)
+
+
+@dataclass
+class Gw:
+    env: SandboxEnvironment
+    clients: dict[str, httpx.AsyncClient]
+
+    def balance(self, partner: str, payer: str) -> int:
+        b = self.env.sandbox(partner).ledger.balance(payer)
+        assert b is not None
+        return b
+
+
+@pytest.fixture
+async def gw(sandbox_env: SandboxEnvironment) -> AsyncIterator[Gw]:
+    env = sandbox_env
+    assert env.settings is not None
+    app = create_app(env.settings)
+    app[SERVICES].update(
+        resolver=FakeResolver(
+            codes={
+                SEOUL: FakeQR("kakaopay-kr", "KRW", "KR", "SEOUL"),
+                SHANGHAI: FakeQR("alipay-cn", "CNY", "CN", "SHANGHAI"),
+            },
+            countries={"kakaopay-kr": "KR", "alipay-cn": "CN", "openwallet-sg": "SG"},
+        ),
+        policy=FAST,
+        recovery_interval_s=0.02,
+    )
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", env.gateway_port)
+    await site.start()
+    gw_keys = list(env.partner_registry("kakaopay-kr").partner_keys("qrgw"))
+    clients = {
+        pid: httpx.AsyncClient(
+            base_url=env.gateway_url,
+            timeout=15,
+            auth=QrgwAuth(env.partner_keys[pid], KeyRegistry([env.partner_keys[pid]], gw_keys), "qrgw"),
+        )
+        for pid in CALLERS
+    }
+    yield Gw(env, clients)
+    for c in clients.values():
+        await c.aclose()
+    await runner.cleanup()
+
+
+def body(rid: str, qr: str, value: str, cur: str, payer: str, country: str, payer_cur: str) -> dict[str, Any]:
+    return {
+        "payment_request_id": rid,
+        "qr": qr,
+        "amount": {"currency": cur, "value": value},
+        "payer": {"id": payer, "residency": "resident", "country": country},
+        "payer_currency": payer_cur,
+    }
+
+
+async def final(client: httpx.AsyncClient, pid: str) -> dict[str, Any]:
+    for _ in range(400):
+        got: dict[str, Any] = (await client.get(f"/v1/payments/{pid}")).json()
+        if got["status"] != "PROCESSING":
+            return got
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"payment {pid} still PROCESSING: {got}")
+
+
+async def test_three_journeys_move_exactly_the_quoted_money(gw: Gw) -> None:
+    kakao, sg = gw.clients["kakaopay-kr"], gw.clients["openwallet-sg"]
+    kr0, sg0 = gw.balance("kakaopay-kr", "kr-user-1"), gw.balance("openwallet-sg", "sg-user-1")
+    # Korean payer, Shanghai merchant: cross-border KRW -> CNY
+    r = await kakao.post("/v1/payments", json=body("j-1", SHANGHAI, "12345", "CNY", "kr-user-1", "KR", "KRW"))
+    assert r.status_code == 201, r.text
+    xb = r.json()
+    assert xb["status"] == "SUCCEEDED" and xb["route"]["kind"] == "cross-border"
+    assert xb["quote"]["merchant_amount"] == {"currency": "CNY", "value": "12345"}
+    assert xb["payer_amount"] == xb["quote"]["payer_amount"] and xb["payer_amount"]["currency"] == "KRW"
+    krw_paid = int(xb["payer_amount"]["value"])
+    # Korean payer, Seoul merchant: domestic, no conversion
+    r = await kakao.post("/v1/payments", json=body("j-2", SEOUL, "15000", "KRW", "kr-user-1", "KR", "KRW"))
+    dom = r.json()
+    assert r.status_code == 201 and dom["status"] == "SUCCEEDED" and dom["quote"] is None
+    assert dom["payer_amount"] == {"currency": "KRW", "value": "15000"}
+    # Singapore payer, Seoul merchant: cross-border SGD -> KRW
+    r = await sg.post("/v1/payments", json=body("j-3", SEOUL, "23456", "KRW", "sg-user-1", "SG", "SGD"))
+    sgp = r.json()
+    assert r.status_code == 201 and sgp["status"] == "SUCCEEDED" and sgp["payer_amount"]["currency"] == "SGD"
+    assert gw.balance("kakaopay-kr", "kr-user-1") == kr0 - krw_paid - 15000
+    assert gw.balance("openwallet-sg", "sg-user-1") == sg0 - int(sgp["payer_amount"]["value"])
+    sums = merge_sums(*(sb.ledger for sb in gw.env.sandboxes.values()))
+    assert sums[xb["payment_id"]].merchant_in == 12345 and sums[sgp["payment_id"]].merchant_in == 23456
+    assert gw.env.violations() == []
+
+
+@pytest.mark.parametrize(
+    ("partner", "op", "spec"),
+    [
+        ("kakaopay-kr", "pay", "drop"),  # applied, answer lost
+        ("kakaopay-kr", "pay", "drop=before"),
+        ("kakaopay-kr", "pay", "5xx"),
+        ("kakaopay-kr", "pay", "U"),
+        ("kakaopay-kr", "notify", "drop"),
+        ("kakaopay-kr", "notify", "U"),
+        ("kakaopay-kr", "notify", "F=MERCHANT_CLOSED"),
+        ("alipay-cn", "notify", "drop"),
+        ("alipay-cn", "notify", "5xx"),
+    ],
+)
+async def test_faults_end_final_with_no_money_stranded(gw: Gw, partner: str, op: str, spec: str) -> None:
+    kakao = gw.clients["kakaopay-kr"]
+    kr0 = gw.balance("kakaopay-kr", "kr-user-1")
+    gw.env.sandbox(partner).faults.push(op, spec, count=2)  # outlasts the inline retry budget
+    if op == "pay":  # and the first inquiry as well, for the unknown ones
+        gw.env.sandbox(partner).faults.push("inquire", "5xx", count=1)
+    qr, value, cur = (SEOUL, "15000", "KRW") if partner == "kakaopay-kr" else (SHANGHAI, "5000", "CNY")
+    r = await kakao.post(
+        "/v1/payments", json=body(f"f-{op}-{spec}".replace("=", "-"), qr, value, cur, "kr-user-1", "KR", "KRW")
+    )
+    assert r.status_code in (201, 202), r.text
+    p = await final(kakao, r.json()["payment_id"])
+    charged = kr0 - gw.balance("kakaopay-kr", "kr-user-1")
+    if p["status"] == "SUCCEEDED":
+        assert charged == int(p["payer_amount"]["value"])
+    else:
+        assert p["status"] == "FAILED" and charged == 0 and p["failure"]["code"]
+    assert gw.env.violations() == []
+    if spec.startswith("F="):  # a declined credit: the payer's debit was reversed (code per the family)
+        assert p["status"] == "FAILED"
