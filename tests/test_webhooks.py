@@ -4,6 +4,7 @@ the retry horizon; the event shape. Signatures checked by the receivers with ver
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 from collections.abc import Callable
 from typing import Any
@@ -14,9 +15,10 @@ from prometheus_client import CollectorRegistry
 from gateway.config import WebhookSettings
 from gateway.events import event_id, payment_event, wire_body
 from gateway.signing import KeyRegistry, Signer
+from gateway.store.memory import MemoryStore
 from gateway.testing.settlement import add_refund, make_payment
 from gateway.testing.signing import entry_for, make_signer
-from gateway.testing.webhooks import OutboxStore, WebhookReceiver
+from gateway.testing.webhooks import WebhookReceiver
 from gateway.webhooks import WebhookWorker, dead_letters
 
 FAST = WebhookSettings(horizon_s=60.0, base_delay_s=0.02, max_delay_s=0.1, concurrency=4, timeout_s=0.5)
@@ -41,16 +43,23 @@ def events(n: int, start: int = 0) -> list[dict[str, Any]]:
     return out
 
 
+async def drained(store: MemoryStore) -> bool:
+    return await store.outbox_backlog("webhooks") == 0
+
+
 async def until(cond: Callable[[], Any], what: str, limit_s: float = 15.0) -> None:
     """Wait for ``cond`` (a bound on waiting, not a speed assertion)."""
     for _ in range(int(limit_s / 0.02)):
-        if await cond() if asyncio.iscoroutinefunction(cond) else cond():
+        got = cond()
+        if inspect.isawaitable(got):
+            got = await got
+        if got:
             return
         await asyncio.sleep(0.02)
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def worker(store: OutboxStore, gw: Signer, urls: dict[str, str | None], s: WebhookSettings = FAST,
+def worker(store: MemoryStore, gw: Signer, urls: dict[str, str | None], s: WebhookSettings = FAST,
            **kw: Any) -> WebhookWorker:
     return WebhookWorker(store, gw, urls, s, poll_s=0.02, registry=kw.pop("registry", CollectorRegistry()), **kw)
 
@@ -58,7 +67,7 @@ def worker(store: OutboxStore, gw: Signer, urls: dict[str, str | None], s: Webho
 async def test_failing_then_recovering_receiver_gets_every_event_signed(
     gw: Signer, partner_registry: KeyRegistry
 ) -> None:
-    store = OutboxStore()
+    store = MemoryStore()
     evs = events(12)
     await store.append_events(0, evs)
     registry = CollectorRegistry()
@@ -69,7 +78,7 @@ async def test_failing_then_recovering_receiver_gets_every_event_signed(
         await w.start()
         try:
             await until(lambda: kakao.event_ids == {e["event_id"] for e in evs}, "kakao to get every event")
-            await until(lambda: len(store.acked) == len(evs), "every entry acknowledged")
+            await until(lambda: drained(store), "every entry acknowledged")
             assert await w.refresh_backlog(force=True) == 0
         finally:
             await w.stop()
@@ -86,7 +95,7 @@ async def test_failing_then_recovering_receiver_gets_every_event_signed(
 
 
 async def test_restart_mid_backlog_loses_and_invents_nothing(gw: Signer, partner_registry: KeyRegistry) -> None:
-    store = OutboxStore()
+    store = MemoryStore()
     first = events(8)
     await store.append_events(0, first)
     # Every first request hangs: the first worker is stopped with entries handed out, unacknowledged.
@@ -104,7 +113,7 @@ async def test_restart_mid_backlog_loses_and_invents_nothing(gw: Signer, partner
         w2 = worker(store, gw, urls, consumer="gw-b")
         await w2.start()
         try:
-            await until(lambda: len(store.acked) == len(first) + len(late), "the second worker to drain")
+            await until(lambda: drained(store), "the second worker to drain")
         finally:
             await w2.stop()
     ids = {e["event_id"] for e in first + late}
@@ -116,7 +125,7 @@ async def test_restart_mid_backlog_loses_and_invents_nothing(gw: Signer, partner
 async def test_horizon_dead_letters_and_healthy_partner_unaffected(
     gw: Signer, partner_registry: KeyRegistry
 ) -> None:
-    store = OutboxStore()
+    store = MemoryStore()
     evs = events(3)
     await store.append_events(0, evs)
     s = WebhookSettings(horizon_s=0.3, base_delay_s=0.02, max_delay_s=0.05, concurrency=4, timeout_s=0.5)
@@ -126,7 +135,7 @@ async def test_horizon_dead_letters_and_healthy_partner_unaffected(
         w = worker(store, gw, {"kakaopay-kr": kakao.url, "alipay-cn": alipay.url}, s, registry=registry)
         await w.start()
         try:
-            await until(lambda: len(store.acked) == 3, "the events to be given up")
+            await until(lambda: drained(store), "the events to be given up")
         finally:
             await w.stop()
     dead = await dead_letters(store)
@@ -141,28 +150,28 @@ async def test_horizon_dead_letters_and_healthy_partner_unaffected(
 
 
 async def test_duplicate_outbox_entry_is_delivered_once(gw: Signer, partner_registry: KeyRegistry) -> None:
-    store = OutboxStore()
+    store = MemoryStore()
     (ev,) = events(1)
     await store.append_events(0, [ev])
     async with WebhookReceiver(partner_registry) as kakao:
         w = worker(store, gw, {"kakaopay-kr": kakao.url, "alipay-cn": None})
         await w.start()
         try:
-            await until(lambda: len(store.acked) == 1, "the first copy")
+            await until(lambda: drained(store), "the first copy")
             await store.append_events(0, [ev])  # the same change recorded twice
-            await until(lambda: len(store.acked) == 2, "the second copy")
+            await until(lambda: drained(store), "the second copy")
         finally:
             await w.stop()
     assert len(kakao.events) == 1  # alipay-cn has no webhook_url: counted and logged, not retried
 
 
 async def test_malformed_event_is_dead_lettered_not_dropped(gw: Signer) -> None:
-    store = OutboxStore()
+    store = MemoryStore()
     await store.append_events(0, [{"type": "payment.succeeded"}])
     w = worker(store, gw, {})
     await w.start()
     try:
-        await until(lambda: len(store.acked) == 1, "the malformed entry to be handled")
+        await until(lambda: drained(store), "the malformed entry to be handled")
     finally:
         await w.stop()
     (dead,) = await dead_letters(store)
@@ -171,8 +180,8 @@ async def test_malformed_event_is_dead_lettered_not_dropped(gw: Signer) -> None:
 
 def test_backoff_is_exponential_capped_with_jitter(gw: Signer) -> None:
     s = WebhookSettings(horizon_s=60, base_delay_s=1.0, max_delay_s=300.0, concurrency=1, timeout_s=1)
-    lo = WebhookWorker(OutboxStore(), gw, {}, s, jitter=lambda: 0.0, registry=CollectorRegistry())
-    hi = WebhookWorker(OutboxStore(), gw, {}, s, jitter=lambda: 1.0, registry=CollectorRegistry())
+    lo = WebhookWorker(MemoryStore(), gw, {}, s, jitter=lambda: 0.0, registry=CollectorRegistry())
+    hi = WebhookWorker(MemoryStore(), gw, {}, s, jitter=lambda: 1.0, registry=CollectorRegistry())
     assert [lo.backoff(n) for n in (1, 2, 3, 4)] == [0.5, 1.0, 2.0, 4.0]
     assert [hi.backoff(n) for n in (1, 2, 3, 4)] == [1.0, 2.0, 4.0, 8.0]
     assert hi.backoff(30) == 300.0 and lo.backoff(30) == 150.0
