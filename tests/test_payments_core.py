@@ -238,3 +238,26 @@ async def test_restarted_process_finishes_a_payment_cut_between_debit_and_credit
     assert rec.status == PaymentStatus.SUCCEEDED and a.merchant_balance == 15000
     assert cn_balance(h) == PAYER_START["cn-payer"] - 7950
     assert await h.store.payments_in_progress() == []
+
+
+async def test_spent_inline_budget_hands_the_payment_to_recovery_at_once(h: Harness) -> None:
+    h.orch.inline_budget_s = 0.0
+    rec = (await h.orch.submit("alipay-cn", req())).record
+    assert rec.status == PaymentStatus.PROCESSING and rec.stage == st.DEBIT
+    assert rec.next_attempt_at == h.clock() and h.wallets["alipay-cn"].calls.total() == 0
+    assert await h.recovery.sweep() == 1  # due now: no waiting for the lease to lapse
+    rec = await h.get(rec.payment_id)
+    assert rec.status == PaymentStatus.SUCCEEDED and rec.legs["visits"][st.DEBIT] == 1
+    assert cn_balance(h) == PAYER_START["cn-payer"] - 7950
+
+
+async def test_two_processes_sweeping_together_drive_each_payment_once(h: Harness) -> None:
+    h.wallets["alipay-cn"].script["pay"] = ["lost"] * 3
+    rec = (await h.orch.submit("alipay-cn", req())).record
+    assert rec.stage == st.DEBIT_INQUIRY
+    other = h.restart()
+    h.clock.advance(60)
+    await asyncio.gather(h.recovery.sweep(), other.recovery.sweep())
+    assert h.wallets["alipay-cn"].calls["inquire"] == 1  # one process held the lease
+    rec = await h.get(rec.payment_id)
+    assert rec.status == PaymentStatus.SUCCEEDED and h.acquirers["kakaopay-kr"].calls["credit"] == 1

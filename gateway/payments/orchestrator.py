@@ -80,6 +80,7 @@ class Orchestrator:
         observe_call: CallObserver | None = None,
         observe_status: StatusObserver | None = None,
         claim_wait_s: float = 10.0,
+        inline_budget_s: float = 10.0,
     ) -> None:
         self.store, self.partners, self.resolver, self.pricing = store, partners, resolver, pricing
         self.zone = zone
@@ -89,6 +90,7 @@ class Orchestrator:
         self.caller = Caller(self.policy, observe_call)
         self.observe_status = observe_status
         self.claim_wait_s = claim_wait_s
+        self.inline_budget_s = inline_budget_s
 
     # -- entry: POST /v1/payments ----------------------------------------------------------------
     async def submit(self, caller: str, req: PaymentRequest) -> Submitted:
@@ -114,6 +116,7 @@ class Orchestrator:
             delay = min(delay * 2, 0.1)
 
     async def _create_and_drive(self, caller: str, req: PaymentRequest, payment_id: str) -> PaymentRecord:
+        loop = asyncio.get_running_loop()
         try:
             rec = await self._prepare(caller, req, payment_id)
         except BaseException:
@@ -121,7 +124,7 @@ class Orchestrator:
                 await self.store.abandon_claim(caller, req.payment_request_id)
             raise
         try:
-            rec = await self._drive_held(rec)
+            rec = await self._drive_held(rec, loop.time() + self.inline_budget_s)
         finally:
             with contextlib.suppress(QrgwError):
                 await self.store.finish_claim(caller, req.payment_request_id, {"payment_id": payment_id})
@@ -257,10 +260,14 @@ class Orchestrator:
 
         return await cas(self.store, rec.payment_id, change)
 
-    async def _drive_held(self, rec: PaymentRecord) -> PaymentRecord:
+    async def _drive_held(self, rec: PaymentRecord, deadline: float | None = None) -> PaymentRecord:
         """Run steps while the next one is due now; the caller holds the lease and has
-        persisted the intent of ``rec.stage``."""
+        persisted the intent of ``rec.stage``. Past ``deadline`` (loop time; the request's
+        inline budget) the payment is handed to recovery, due at once."""
+        loop = asyncio.get_running_loop()
         while rec.status == PaymentStatus.PROCESSING and rec.stage in st.ACTIVE_STAGES:
+            if deadline is not None and loop.time() >= deadline:
+                return await self._hand_over(rec)
             outcome = await self._call(rec)
             d = st.decide(rec.stage, outcome, rec.legs.get("visits", {}), self.policy)
             if d.status == PaymentStatus.FAILED and rec.reservation:
@@ -276,6 +283,20 @@ class Orchestrator:
             if d.delay_s > 0:
                 break
         return rec
+
+    async def _hand_over(self, rec: PaymentRecord) -> PaymentRecord:
+        """Make the persisted intent due now, so the recovery task runs it without waiting."""
+
+        def change(cur: PaymentRecord) -> Any:
+            if cur.status != PaymentStatus.PROCESSING or cur.stage != rec.stage:
+                return None
+            new = cur.model_copy(deep=True)
+            new.next_attempt_at = self.clock()
+            visits = new.legs.setdefault("visits", {})
+            visits[new.stage] = max(0, visits.get(new.stage, 1) - 1)  # recovery counts the visit again
+            return new, f"inline budget spent; {new.stage} handed to recovery", (), ()
+
+        return await cas(self.store, rec.payment_id, change) or rec
 
     async def _call(self, rec: PaymentRecord) -> Outcome:
         s, legs = rec.stage, rec.legs

@@ -99,6 +99,8 @@ async def payments_ctx(app: web.Application) -> AsyncIterator[None]:
         owner=owner,
         observe_call=metrics.observe_call,
         observe_status=metrics.observe_payment,
+        claim_wait_s=settings.server.request_timeout_s / 2,
+        inline_budget_s=settings.server.request_timeout_s / 3,  # then 202 and the recovery task goes on
         **clock_kw,
     )
     rev = ReversalService(
