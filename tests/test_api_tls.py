@@ -58,6 +58,7 @@ async def test_mtls_requires_a_client_certificate(tmp_path: Path) -> None:
     )
     assert ctx is not None and ctx.verify_mode == ssl.CERT_REQUIRED
     app = web.Application()
+
     async def healthz(_r: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
