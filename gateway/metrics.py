@@ -30,7 +30,9 @@ class Metrics:
             registry=r,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
-        self.payments = Counter("qrgw_payments", "Payments reaching a status", ["status", "route"], registry=r)
+        self.payments = Counter(
+            "qrgw_payments", "Payments reaching a status", ["status", "route", "wallet", "acquirer"], registry=r
+        )
         self.partner_calls = Counter(
             "qrgw_partner_calls", "Calls to partners by outcome", ["partner", "op", "outcome"], registry=r
         )
@@ -39,7 +41,7 @@ class Metrics:
         self.partner_calls.labels(partner, op, outcome).inc()
 
     def observe_payment(self, rec: PaymentRecord) -> None:
-        self.payments.labels(str(rec.status), rec.route.kind).inc()
+        self.payments.labels(str(rec.status), rec.route.kind, rec.route.wallet, rec.route.acquirer).inc()
 
     def middleware(self) -> Middleware:
         @web.middleware

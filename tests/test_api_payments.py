@@ -231,7 +231,10 @@ async def test_metrics_and_openapi(api: Api) -> None:
     await api["alipay-cn"].post("/v1/payments", json=PAY)
     async with httpx.AsyncClient(base_url=api.url) as plain:
         m = (await plain.get("/metrics")).text
-    assert 'qrgw_payments_total{route="cross-border",status="SUCCEEDED"} 1.0' in m
+    assert (
+        'qrgw_payments_total{acquirer="kakaopay-kr",route="cross-border",status="SUCCEEDED",wallet="alipay-cn"} 1.0'
+        in m
+    )
     assert 'qrgw_partner_calls_total{op="pay",outcome="succeeded",partner="alipay-cn"} 1.0' in m
     assert 'qrgw_http_requests_total{method="POST",route="/v1/payments",status="201"} 1.0' in m
     doc = (await api["alipay-cn"].get("/openapi.json")).json()

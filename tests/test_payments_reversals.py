@@ -146,3 +146,15 @@ def test_no_fault_leaves_a_payer_charged_for_an_unpaid_merchant(
             assert h.pricing.reserved == {}
 
     asyncio.run(run())
+
+
+async def test_refund_arriving_while_the_payment_is_busy_is_left_due_now(h: Harness) -> None:
+    rec = await paid(h)
+    assert await h.store.acquire_lease(f"lease:payment:{rec.payment_id}", "another-process", 30_000)
+    out, created = await h.rev.refund(
+        "alipay-cn", rec.payment_id, RefundRequest(refund_request_id="r-1", amount=MoneyModel.of("KRW", 100))
+    )
+    assert created and out.refunds[0].status == "PROCESSING" and out.next_attempt_at == h.clock()
+    await h.store.release_lease(f"lease:payment:{rec.payment_id}", "another-process")
+    assert await h.recovery.sweep() == 1  # no wait for a lease window: it was due at once
+    assert (await h.get(rec.payment_id)).status == PaymentStatus.PARTIALLY_REFUNDED

@@ -211,6 +211,8 @@ class ReversalService:
         """Drive the payment's processing cancel and refunds while their next step is due."""
         name = lease_name(payment_id)
         if not await self.store.acquire_lease(name, self.owner, int(self.policy.lease_s * 1000)):
+            if inline:  # another driver holds the payment: make the new work due for whoever runs next
+                return await cas(self.store, payment_id, self._due_now)
             return await self.store.get_payment(payment_id)
         try:
             intent = inline  # the intent of the next step is already persisted
@@ -233,6 +235,13 @@ class ReversalService:
         finally:
             with contextlib.suppress(QrgwError):
                 await self.store.release_lease(name, self.owner)
+
+    def _due_now(self, rec: PaymentRecord) -> Any:
+        if self._next_work(rec) is None:
+            return None
+        new = rec.model_copy(deep=True)
+        new.next_attempt_at = self.clock()
+        return new, "payment busy; new work left to the next driver", (), ()
 
     @staticmethod
     def _next_work(rec: PaymentRecord) -> str | None:
