@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from gateway.api import qr as qr_api
 from gateway.api import settlements
 from gateway.api.problems import problem_middleware, problem_response, request_id_middleware
 from gateway.appkeys import SERVICES, SETTINGS, STORE
@@ -62,6 +63,7 @@ def create_app(settings: Settings) -> web.Application:
     payment_wiring.install(app)  # metrics, rate limits, payment services + recovery, /v1 routes
     app.cleanup_ctx.append(webhooks_ctx)  # outbox -> signed partner webhooks (after the store)
     settlements.add_routes(app)
+    qr_api.add_routes(app)  # POST /v1/qr/decode
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/.well-known/jwks.json", make_jwks_handler(registry))

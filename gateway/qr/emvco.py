@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from gateway.qr._common import CURRENCIES, HEAD, NUM2, build, crc16, fail
+from gateway.qr._common import CURRENCIES, HEAD, build, crc16, fail
 from schemas.errors import QRError
 from schemas.qr import ADDITIONAL_DATA_NAMES, AdditionalData, LanguageTemplate, MerchantAccount, MerchantQR
 
@@ -21,6 +21,13 @@ _COUNTRY = re.compile(r"[A-Z]{2}\Z", re.ASCII)
 _NAMES_BY_TAG = ADDITIONAL_DATA_NAMES
 _TAGS_BY_NAME = {v: k for k, v in ADDITIONAL_DATA_NAMES.items()}
 _LANG = {"00": "language_preference", "01": "merchant_name", "02": "merchant_city"}
+# Top-level id -> what to do with it: 0 named field, 1 primitive account (02-25), 2 account template
+# (26-51), 3 additional data (62), 4 language template (64), 5 unreserved (80-99), 6 kept verbatim.
+_KIND: dict[str, int] = {
+    f"{t:02d}": 0 if t in (0, 1, 63) or 52 <= t <= 61 else 1 if t <= 25 else 2 if t <= 51 else
+    3 if t == 62 else 4 if t == 64 else 5 if t >= 80 else 6
+    for t in range(100)
+}
 _POI = {"11": "static", "12": "dynamic"}
 _SIMPLE = {
     "52": "mcc",
@@ -147,23 +154,24 @@ def _fields(p: str, objs: dict[str, str], crc: str) -> MerchantQR:
     other: dict[str, str] = {}
     additional = language = None
     for tag, val in objs.items():
-        t = NUM2[tag]
-        if t < 26:
-            if t > 1:
-                accounts.append(build(MerchantAccount, {"tag": tag, "value": val, "fields": None}))
-        elif t <= 51:
+        kind = _KIND[tag]
+        if kind == 0:  # named above or below
+            continue
+        if kind == 1:
+            accounts.append(build(MerchantAccount, {"tag": tag, "value": val, "fields": None}))
+        elif kind == 2:
             fields = sub(p, tag, val)
             if "00" not in fields:
                 raise fail("QR_MISSING_FIELD", f"template {tag} has no globally unique identifier (00)",
                            offsets(p)[tag], f"{tag}.00")
             accounts.append(build(MerchantAccount, {"tag": tag, "value": None, "fields": fields}))
-        elif t == 62:
+        elif kind == 3:
             additional = _additional(p, val)
-        elif t == 64:
+        elif kind == 4:
             language = _language(p, val)
-        elif t >= 80:
+        elif kind == 5:
             unreserved[tag] = val
-        elif t > 61:
+        else:
             other[tag] = val
     get = objs.get
     mcc, cur, amount, country = get("52"), get("53"), get("54"), get("58")
