@@ -1,7 +1,7 @@
 """PROTOCOL.md §1 journeys end to end over loopback: the real gateway app (signing, FX, adapters,
 recovery) against the three sandbox partners, with faults injected at the sandboxes.
 
-Merchant QR decoding belongs to another area; a resolver of the sandbox topology stands in.
+Real merchant QR codes (``gateway.qr.samples``), decoded and routed by the gateway.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from adapters.sandbox.ledger import merge_sums
 from gateway.app import create_app
 from gateway.appkeys import SERVICES
 from gateway.payments.state import RetryPolicy
+from gateway.qr import samples
 from gateway.sandbox_env import SandboxEnvironment
 from gateway.signing import KeyRegistry, QrgwAuth
-from gateway.testing.payments import FakeQR, FakeResolver
 
-SEOUL, SHANGHAI = "SEOUL-STATIC", "SHANGHAI-STATIC"
+SEOUL, SHANGHAI, SEOUL_15000 = samples.seoul(), samples.shanghai(), samples.seoul("15000")
 CALLERS = ("kakaopay-kr", "openwallet-sg")
 FAST = RetryPolicy(
     call_attempts=2,
@@ -51,17 +51,7 @@ async def gw(sandbox_env: SandboxEnvironment) -> AsyncIterator[Gw]:
     env = sandbox_env
     assert env.settings is not None
     app = create_app(env.settings)
-    app[SERVICES].update(
-        resolver=FakeResolver(
-            codes={
-                SEOUL: FakeQR("kakaopay-kr", "KRW", "KR", "SEOUL"),
-                SHANGHAI: FakeQR("alipay-cn", "CNY", "CN", "SHANGHAI"),
-            },
-            countries={"kakaopay-kr": "KR", "alipay-cn": "CN", "openwallet-sg": "SG"},
-        ),
-        policy=FAST,
-        recovery_interval_s=0.02,
-    )
+    app[SERVICES].update(policy=FAST, recovery_interval_s=0.02)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", env.gateway_port)
@@ -112,10 +102,13 @@ async def test_three_journeys_move_exactly_the_quoted_money(gw: Gw) -> None:
     assert xb["payer_amount"] == xb["quote"]["payer_amount"] and xb["payer_amount"]["currency"] == "KRW"
     krw_paid = int(xb["payer_amount"]["value"])
     # Korean payer, Seoul merchant: domestic, no conversion
-    r = await kakao.post("/v1/payments", json=body("j-2", SEOUL, "15000", "KRW", "kr-user-1", "KR", "KRW"))
+    dyn = body("j-2", SEOUL_15000, "15000", "KRW", "kr-user-1", "KR", "KRW")
+    del dyn["amount"]  # a dynamic code carries its amount (tag 54)
+    r = await kakao.post("/v1/payments", json=dyn)
     dom = r.json()
     assert r.status_code == 201 and dom["status"] == "SUCCEEDED" and dom["quote"] is None
     assert dom["payer_amount"] == {"currency": "KRW", "value": "15000"}
+    assert dom["merchant"] == {"name": "HANGANG BBQ", "city": "SEOUL", "country": "KR"}
     # Singapore payer, Seoul merchant: cross-border SGD -> KRW
     r = await sg.post("/v1/payments", json=body("j-3", SEOUL, "23456", "KRW", "sg-user-1", "SG", "SGD"))
     sgp = r.json()
@@ -161,3 +154,23 @@ async def test_faults_end_final_with_no_money_stranded(gw: Gw, partner: str, op:
     assert gw.env.violations() == []
     if spec.startswith("F="):  # a declined credit: the payer's debit was reversed (code per the family)
         assert p["status"] == "FAILED"
+
+
+async def test_real_codes_rejections_and_the_alipayplus_format(gw: Gw) -> None:
+    kakao = gw.clients["kakaopay-kr"]
+    kr0 = gw.balance("kakaopay-kr", "kr-user-1")
+    bad_crc = SEOUL[:-1] + ("0" if SEOUL[-1] != "0" else "1")
+    r = await kakao.post("/v1/payments", json=body("x-1", bad_crc, "15000", "KRW", "kr-user-1", "KR", "KRW"))
+    assert r.status_code == 422 and r.json()["code"] == "QR_CRC_MISMATCH"
+    r = await kakao.post("/v1/payments", json=body("x-2", SEOUL_15000, "14000", "KRW", "kr-user-1", "KR", "KRW"))
+    assert r.status_code == 422 and r.json()["code"] == "VALIDATION_ERROR" and "tag 54" in r.json()["detail"]
+    assert gw.balance("kakaopay-kr", "kr-user-1") == kr0
+    # Alipay+ MPM: routed to alipay-cn by its own format; the merchant is the acquirer's
+    r = await kakao.post(
+        "/v1/payments", json=body("x-3", samples.alipayplus(), "1000", "CNY", "kr-user-1", "KR", "KRW")
+    )
+    assert r.status_code == 201, r.text
+    p = r.json()
+    assert p["route"]["acquirer"] == "alipay-cn" and p["status"] == "SUCCEEDED"
+    assert gw.balance("kakaopay-kr", "kr-user-1") == kr0 - int(p["payer_amount"]["value"])
+    assert gw.env.violations() == []

@@ -1,23 +1,61 @@
 """``QrResolver`` over the QR codec (``gateway.qr``) and the routing table (``gateway.routing``).
 
-Imported lazily so the app starts (and answers every other route) while the codec is absent.
+EMVCo codes give the merchant (name, city, country), the currency (tag 53), the amount (tag 54)
+and the routed template's fields (sent to the acquirer as the merchant account). An Alipay+ MPM
+code carries none of these: the merchant is the acquirer's (its home country and currency),
+named by the code issuer, and the amount is always the payer's to enter (static).
 """
 
 from __future__ import annotations
 
 from gateway.config import Settings
 from gateway.payments.ports import ResolvedQR
+from gateway.qr import decode, qr_fingerprint
+from gateway.routing import RoutingTable
 from schemas.errors import QRError
+from schemas.payment import Merchant, MerchantAccount
+from schemas.qr import AlipayPlusQR
 
 
 class RoutingResolver:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, settings: Settings, table: RoutingTable | None = None) -> None:
+        self.table = table or RoutingTable.from_settings(settings)
+        self.currency = {p.id: p.currency for p in settings.partners}
+        self.country = {p.id: p.country for p in settings.partners}
 
     def resolve(self, qr: str, caller: str) -> ResolvedQR:
-        try:
-            from gateway.payments.qrcodec import resolve  # type: ignore[import-not-found,unused-ignore]
-        except ImportError:
-            raise QRError("merchant QR decoding is not available", code="QR_UNSUPPORTED_FORMAT") from None
-        result: ResolvedQR = resolve(self.settings, qr, caller)
-        return result
+        code = decode(qr)
+        route = self.table.resolve(code, caller)
+        if isinstance(code, AlipayPlusQR):
+            merchant = Merchant(
+                name=code.code_issuer or "Alipay+ merchant",
+                city="",
+                country=self.country.get(route.acquirer, ""),
+                account=MerchantAccount(identifier=route.identifier, fields={"code": qr}),
+            )
+            return ResolvedQR(
+                merchant=merchant,
+                currency=self.currency[route.acquirer],
+                amount_minor=None,
+                dynamic=False,
+                route=route,
+                fingerprint=qr_fingerprint(qr),
+            )
+        if code.currency_alpha is None:
+            raise QRError("tag 53 is not a known ISO 4217 currency", code="QR_INVALID_FIELD")
+        template = next((t for t in code.merchant_accounts if t.guid == route.identifier), None)
+        fields = dict(template.fields or {}) if template is not None else {}
+        merchant = Merchant(
+            name=code.merchant_name,
+            city=code.merchant_city,
+            country=code.country,
+            account=MerchantAccount(identifier=route.identifier, fields=fields),
+        )
+        return ResolvedQR(
+            merchant=merchant,
+            currency=code.currency_alpha,
+            amount_minor=code.amount_minor,
+            dynamic=code.amount_minor is not None,
+            route=route,
+            fingerprint=qr_fingerprint(qr),
+        )
