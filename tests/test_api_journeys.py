@@ -15,6 +15,7 @@ import httpx
 import pytest
 from aiohttp import web
 
+import gateway.app
 from adapters.sandbox.ledger import merge_sums
 from gateway.app import create_app
 from gateway.appkeys import SERVICES
@@ -22,6 +23,7 @@ from gateway.payments.state import RetryPolicy
 from gateway.qr import samples
 from gateway.sandbox_env import SandboxEnvironment
 from gateway.signing import KeyRegistry, QrgwAuth
+from gateway.store.memory import MemoryStore
 
 SEOUL, SHANGHAI, SEOUL_15000 = samples.seoul(), samples.shanghai(), samples.seoul("15000")
 CALLERS = ("kakaopay-kr", "openwallet-sg")
@@ -174,3 +176,48 @@ async def test_real_codes_rejections_and_the_alipayplus_format(gw: Gw) -> None:
     assert p["route"]["acquirer"] == "alipay-cn" and p["status"] == "SUCCEEDED"
     assert gw.balance("kakaopay-kr", "kr-user-1") == kr0 - int(p["payer_amount"]["value"])
     assert gw.env.violations() == []
+
+
+async def test_fifty_identical_posts_on_two_gateways_sharing_a_store_debit_once(
+    sandbox_env: SandboxEnvironment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = sandbox_env
+    assert env.settings is not None
+    store = MemoryStore()
+
+    async def shared(_settings: Any) -> MemoryStore:
+        return store
+
+    monkeypatch.setattr(gateway.app, "open_store", shared)
+    runners, urls = [], []
+    for _ in range(2):
+        runner = web.AppRunner(create_app(env.settings))
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        runners.append(runner)
+        urls.append(f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}")  # type: ignore[union-attr]
+    signer = env.partner_keys["kakaopay-kr"]
+    reg = KeyRegistry([signer], list(env.partner_registry("kakaopay-kr").partner_keys("qrgw")))
+    clients = [httpx.AsyncClient(base_url=u, timeout=15, auth=QrgwAuth(signer, reg, "qrgw")) for u in urls]
+    try:
+        kr0 = gw_balance(env, "kakaopay-kr", "kr-user-1")
+        b = body("same-1", SHANGHAI, "5000", "CNY", "kr-user-1", "KR", "KRW")
+        rs = await asyncio.gather(*(clients[i % 2].post("/v1/payments", json=b) for i in range(50)))
+        assert sorted(r.status_code for r in rs) == [200] * 49 + [201], [r.text for r in rs if r.status_code > 201]
+        assert len({r.json()["payment_id"] for r in rs}) == 1
+        paid = int(rs[0].json()["payer_amount"]["value"])
+        assert gw_balance(env, "kakaopay-kr", "kr-user-1") == kr0 - paid  # one debit at the wallet
+        other = await clients[1].post("/v1/payments", json={**b, "amount": {"currency": "CNY", "value": "5001"}})
+        assert other.status_code == 409 and other.json()["code"] == "IDEMPOTENCY_CONFLICT"
+    finally:
+        for c in clients:
+            await c.aclose()
+        for r in runners:
+            await r.cleanup()
+
+
+def gw_balance(env: SandboxEnvironment, partner: str, payer: str) -> int:
+    b = env.sandbox(partner).ledger.balance(payer)
+    assert b is not None
+    return b
