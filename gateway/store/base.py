@@ -23,7 +23,16 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from schemas.payment import PaymentRecord
+from schemas.payment import PaymentRecord, PaymentStatus
+
+
+def has_work_left(record: PaymentRecord) -> bool:
+    """A payment stays in the processing set while it, a refund or its cancel is unfinished."""
+    return (
+        record.status == PaymentStatus.PROCESSING
+        or any(r.status == "PROCESSING" for r in record.refunds)
+        or (record.cancel is not None and record.cancel.status == "PROCESSING")
+    )
 
 
 class ClaimStatus(StrEnum):

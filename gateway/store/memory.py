@@ -26,18 +26,10 @@ from gateway.store.base import (
     Reservation,
     StaleVersion,
     Store,
+    has_work_left,
 )
 from schemas.errors import ConflictError, InvalidState
-from schemas.payment import HistoryEntry, PaymentRecord, PaymentStatus, is_legal
-
-
-def has_work_left(record: PaymentRecord) -> bool:
-    """A payment stays in the processing set while it, a refund or its cancel is unfinished."""
-    return (
-        record.status == PaymentStatus.PROCESSING
-        or any(r.status == "PROCESSING" for r in record.refunds)
-        or (record.cancel is not None and record.cancel.status == "PROCESSING")
-    )
+from schemas.payment import HistoryEntry, PaymentRecord, is_legal
 
 
 @dataclass

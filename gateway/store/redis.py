@@ -1,0 +1,343 @@
+"""``RedisStore``: the shared ``Store`` for several gateway processes, on one Redis or a Cluster.
+
+Every change that touches more than one key, or reads before it writes, is one Lua script
+(``redis_scripts``), so it is atomic on the server and a crash can never leave half of it.
+Key layout (``docs/store.md``): a payment and its shard's day index, processing set and outbox
+stream share the hash tag ``{p<shard>}``; a payer's limit counters and reservations share
+``{l:<holder>}``; claims, nonces, quotes, blobs, leases and buckets are single keys.
+Every Redis failure surfaces as ``StoreUnavailable`` (503 + Retry-After at the API).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis import exceptions as rex
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from gateway.store import redis_scripts as lua
+from gateway.store.base import (
+    Claim,
+    ClaimStatus,
+    LimitItem,
+    OutboxEntry,
+    QuoteUse,
+    QuoteUseStatus,
+    Reservation,
+    StaleVersion,
+    Store,
+    has_work_left,
+)
+from schemas.errors import ConflictError, InvalidState, StoreUnavailable
+from schemas.payment import HistoryEntry, PaymentRecord
+
+# Server replies that mean "not now" (loading, failover, OOM, cluster reconfiguring), as
+# opposed to a bug in a script or a command, which must stay loud.
+_TRANSIENT_REPLIES = ("LOADING", "BUSY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY", "OOM", "NOREPLICAS")
+
+
+@contextmanager
+def unavailable(op: str) -> Iterator[None]:
+    """Turn a Redis failure into ``StoreUnavailable`` (the one place this mapping lives)."""
+    try:
+        yield
+    except (rex.ConnectionError, rex.TimeoutError, rex.ClusterError, rex.MaxConnectionsError) as exc:
+        raise StoreUnavailable(f"redis {op}: {exc}") from exc
+    except rex.ResponseError as exc:
+        if str(exc).startswith(_TRANSIENT_REPLIES):
+            raise StoreUnavailable(f"redis {op}: {exc}") from exc
+        raise
+    except rex.RedisClusterException as exc:  # e.g. no reachable startup node
+        raise StoreUnavailable(f"redis {op}: {exc}") from exc
+
+
+def _s(v: bytes | str) -> str:
+    return v.decode() if isinstance(v, bytes) else v
+
+
+class RedisStore(Store):
+    """``Store`` on redis.asyncio; ``connect()`` picks a single server or a Cluster by URL."""
+
+    def __init__(self, client: Any, *, pool_size: int, prefix: str = "", shards: int = 16) -> None:
+        if "{" in prefix or "}" in prefix:
+            raise ValueError("prefix must not contain a hash tag")
+        self._r = client
+        self._prefix = prefix
+        self.shards = shards
+        # At most pool_size commands in flight: the cluster client raises instead of waiting
+        # when a node's pool is exhausted, so the wait happens here.
+        self._slots = asyncio.Semaphore(pool_size)
+        self._groups: set[tuple[str, str]] = set()  # (stream, group) known to exist
+        self._scripts = {name: client.register_script(src) for name, src in lua.SCRIPTS.items()}
+
+    @classmethod
+    async def connect(
+        cls, url: str, pool_size: int = 64, timeout_s: float = 2.0, *, prefix: str = "", shards: int = 16
+    ) -> RedisStore:
+        """``redis://``, ``rediss://``, ``unix://`` or ``redis+cluster://host:port`` (any node)."""
+        timeouts = {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s}
+        client: Any
+        if url.startswith("redis+cluster://"):
+            client = RedisCluster.from_url("redis://" + url.removeprefix("redis+cluster://"),
+                                           max_connections=pool_size, **timeouts)
+        else:
+            # No command retries: a retried script whose reply was lost could apply twice;
+            # a failed call is a 503 and the caller's idempotency key makes the retry safe.
+            pool = aioredis.BlockingConnectionPool.from_url(
+                url, max_connections=pool_size, timeout=timeout_s, health_check_interval=5,
+                retry=Retry(NoBackoff(), 0), **timeouts,
+            )
+            client = aioredis.Redis.from_pool(pool)
+        return cls(client, pool_size=pool_size, prefix=prefix, shards=shards)
+
+    # -- plumbing ---------------------------------------------------------------------------------
+    async def _eval(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        async with self._slots:
+            with unavailable(name.lower()):
+                return await self._scripts[name](keys=list(keys), args=list(args))
+
+    async def _call(self, op: str, *args: Any) -> Any:
+        async with self._slots:
+            with unavailable(op.lower()):
+                return await self._r.execute_command(op, *args)
+
+    def _tag(self, shard: int) -> str:
+        return f"{self._prefix}{{p{shard}}}"
+
+    def _pay(self, payment_id: str) -> str:
+        return f"{self._tag(self.shard_of(payment_id))}:pay:{payment_id}"
+
+    def _day(self, shard: int, day: str) -> str:
+        return f"{self._tag(shard)}:day:{day}"
+
+    def _proc(self, shard: int) -> str:
+        return f"{self._tag(shard)}:proc"
+
+    def _outbox(self, shard: int) -> str:
+        return f"{self._tag(shard)}:outbox"
+
+    def _limit(self, holder: str) -> str:
+        return f"{self._prefix}{{l:{holder}}}"
+
+    def _key(self, kind: str, *parts: str) -> str:
+        return f"{self._prefix}{kind}:" + ":".join(parts)
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    async def ping(self) -> None:
+        await self._call("PING")
+
+    async def aclose(self) -> None:
+        with unavailable("close"):
+            await self._r.aclose()
+
+    # -- idempotency ------------------------------------------------------------------------------
+    async def claim(
+        self, scope: str, key: str, fingerprint: str, *, resource_id: str, ttl_s: int = 7 * 86400
+    ) -> Claim:
+        r = await self._eval("CLAIM", [self._key("claim", scope, key)], [fingerprint, resource_id, ttl_s])
+        status = ClaimStatus(_s(r[0]))
+        answer = json.loads(r[2]) if status is ClaimStatus.DONE and r[2] else None
+        return Claim(status, _s(r[1]), answer)
+
+    async def finish_claim(self, scope: str, key: str, answer: Mapping[str, Any]) -> None:
+        await self._eval("FINISH_CLAIM", [self._key("claim", scope, key)], [json.dumps(dict(answer))])
+
+    async def abandon_claim(self, scope: str, key: str) -> None:
+        await self._eval("ABANDON_CLAIM", [self._key("claim", scope, key)], [])
+
+    # -- payments ---------------------------------------------------------------------------------
+    async def create_payment(self, record: PaymentRecord, events: Sequence[Mapping[str, Any]] = ()) -> None:
+        shard = self.shard_of(record.payment_id)
+        keys = [self._pay(record.payment_id), self._day(shard, record.business_day), self._proc(shard),
+                self._outbox(shard)]
+        args = [record.payment_id, record.version, record.status.value, record.model_dump_json(),
+                int(has_work_left(record)), *(json.dumps(dict(e)) for e in events)]
+        if not await self._eval("CREATE_PAYMENT", keys, args):
+            raise ConflictError(f"payment {record.payment_id} exists")
+
+    async def get_payment(self, payment_id: str) -> PaymentRecord | None:
+        raw = await self._call("HGET", self._pay(payment_id), "j")
+        return None if raw is None else PaymentRecord.model_validate_json(raw)
+
+    async def update_payment(
+        self,
+        record: PaymentRecord,
+        *,
+        expected_version: int,
+        reason: str,
+        events: Sequence[Mapping[str, Any]] = (),
+        extra_days: Sequence[str] = (),
+    ) -> PaymentRecord:
+        # The new record is composed here without reading the store; the script stores it
+        # only if the stored version and status allow it (compare-and-set on the server).
+        now = datetime.now(UTC)
+        entry = HistoryEntry(at=now, status=record.status, stage=record.stage, reason=reason)
+        new = record.model_copy(
+            update={"version": expected_version + 1, "updated_at": now, "history": [*record.history, entry]}
+        )
+        shard = self.shard_of(record.payment_id)
+        keys = [self._pay(record.payment_id), self._proc(shard), self._outbox(shard),
+                *(self._day(shard, d) for d in dict.fromkeys(extra_days))]
+        args = [record.payment_id, expected_version, record.status.value, new.model_dump_json(),
+                int(has_work_left(new)), len(events), *(json.dumps(dict(e)) for e in events)]
+        r = await self._eval("UPDATE_PAYMENT", keys, args)
+        if r[0] == 1:
+            if r[1] == -1:
+                raise StaleVersion(f"payment {record.payment_id} does not exist")
+            raise StaleVersion(f"payment {record.payment_id} is at version {r[1]}, not {expected_version}")
+        if r[0] == 2:
+            raise InvalidState(f"illegal transition {_s(r[1])} -> {record.status}")
+        return new
+
+    async def _over_shards(self, op: str, key_of: Any) -> list[Any]:
+        return list(await asyncio.gather(*(self._call(op, key_of(s)) for s in range(self.shards))))
+
+    async def payments_in_progress(self, limit: int = 1000) -> list[str]:
+        found = await self._over_shards("SMEMBERS", self._proc)
+        return sorted(_s(m) for members in found for m in members)[:limit]
+
+    async def payments_of_day(self, day: str) -> list[str]:
+        found = await self._over_shards("SMEMBERS", lambda s: self._day(s, day))
+        return sorted(_s(m) for members in found for m in members)
+
+    # -- nonces -----------------------------------------------------------------------------------
+    async def remember_nonce(self, keyid: str, nonce: str, ttl_s: int) -> bool:
+        return bool(await self._call("SET", self._key("nonce", keyid, nonce), 1, "NX", "EX", ttl_s))
+
+    # -- quotes -----------------------------------------------------------------------------------
+    async def put_quote(self, quote_id: str, data: Mapping[str, Any], ttl_s: int) -> None:
+        plain = json.loads(json.dumps(dict(data)))
+        # str() of each field, as the in-memory store compares, so MISMATCH means the same in both.
+        fields = [x for k, v in plain.items() for x in (f"f:{k}", str(v))]
+        await self._eval("PUT_HASH", [self._key("quote", quote_id)], [ttl_s, "d", json.dumps(plain), *fields])
+
+    async def get_quote(self, quote_id: str) -> Mapping[str, Any] | None:
+        raw = await self._call("HGET", self._key("quote", quote_id), "d")
+        return None if raw is None else dict(json.loads(raw))
+
+    async def consume_quote(self, quote_id: str, expect: Mapping[str, str], consumer: str) -> QuoteUse:
+        args = [consumer, *(x for k, v in expect.items() for x in (k, str(v)))]
+        r = await self._eval("CONSUME_QUOTE", [self._key("quote", quote_id)], args)
+        status = QuoteUseStatus(_s(r[0]))
+        return QuoteUse(status, json.loads(r[1]) if status is QuoteUseStatus.OK else None)
+
+    async def restore_quote(self, quote_id: str, consumer: str) -> None:
+        await self._eval("RESTORE_QUOTE", [self._key("quote", quote_id)], [consumer])
+
+    # -- limits -----------------------------------------------------------------------------------
+    async def reserve_limits(self, holder: str, reservation_id: str, items: Sequence[LimitItem]) -> Reservation:
+        tag = self._limit(holder)
+        keys = [f"{tag}:res:{reservation_id}", *(f"{tag}:cnt:{i.counter}" for i in items)]
+        args: list[Any] = [max((i.ttl_s for i in items), default=1)]
+        for i in items:
+            args += [i.amount, i.cap, i.ttl_s, i.counter]
+        r = await self._eval("RESERVE_LIMITS", keys, args)
+        used = {i.counter: int(u) for i, u in zip(items, r[2:], strict=True)}
+        if r[0] == 1:
+            return Reservation(True, used=used)
+        return Reservation(False, denied=items[int(r[1]) - 1], used=used)
+
+    async def release_limits(
+        self, holder: str, reservation_id: str, amounts: Mapping[str, int] | None = None
+    ) -> None:
+        tag = self._limit(holder)
+        args: list[Any] = [f"{tag}:cnt:", "all" if amounts is None else "some"]
+        for counter, amount in (amounts or {}).items():
+            args += [counter, int(amount)]
+        await self._eval("RELEASE_LIMITS", [f"{tag}:res:{reservation_id}"], args)
+
+    async def limit_usage(self, holder: str, counter: str) -> int:
+        raw = await self._call("GET", f"{self._limit(holder)}:cnt:{counter}")
+        return 0 if raw is None else int(raw)
+
+    # -- rate limiting ----------------------------------------------------------------------------
+    async def take_token(self, bucket: str, rate_per_s: float, burst: int) -> float:
+        wait = await self._eval("TAKE_TOKEN", [self._key("bucket", bucket)], [repr(float(rate_per_s)), burst])
+        return float(wait)
+
+    # -- blobs and leases -------------------------------------------------------------------------
+    async def put_blob(self, key: str, value: bytes, ttl_s: int | None = None) -> None:
+        expiry = () if ttl_s is None else ("EX", ttl_s)
+        await self._call("SET", self._key("blob", key), bytes(value), *expiry)
+
+    async def get_blob(self, key: str) -> bytes | None:
+        raw = await self._call("GET", self._key("blob", key))
+        return None if raw is None else bytes(raw)
+
+    async def acquire_lease(self, name: str, owner: str, ttl_ms: int) -> bool:
+        return bool(await self._eval("ACQUIRE_LEASE", [self._key("lease", name)], [owner, ttl_ms]))
+
+    async def release_lease(self, name: str, owner: str) -> None:
+        await self._eval("RELEASE_LEASE", [self._key("lease", name)], [owner])
+
+    # -- outbox -----------------------------------------------------------------------------------
+    async def append_events(self, shard: int, events: Sequence[Mapping[str, Any]]) -> None:
+        key = self._outbox(shard % self.shards)
+        for event in events:  # each XADD is atomic; a batch needs no more
+            await self._call("XADD", key, "*", "e", json.dumps(dict(event)))
+
+    async def _ensure_group(self, key: str, group: str) -> None:
+        if (key, group) in self._groups:
+            return
+        try:
+            await self._call("XGROUP", "CREATE", key, group, "0", "MKSTREAM")
+        except rex.ResponseError as exc:
+            if not str(exc).startswith("BUSYGROUP"):
+                raise
+        self._groups.add((key, group))
+
+    async def read_events(self, group: str, consumer: str, count: int = 100) -> list[OutboxEntry]:
+        out: list[OutboxEntry] = []
+        for shard in range(self.shards):
+            if len(out) >= count:
+                break
+            key = self._outbox(shard)
+            await self._ensure_group(key, group)
+            args = ("GROUP", group, consumer, "COUNT", count - len(out), "STREAMS", key, ">")
+            try:
+                reply = await self._call("XREADGROUP", *args)
+            except rex.ResponseError as exc:
+                if not str(exc).startswith("NOGROUP"):  # the stream was deleted under us
+                    raise
+                self._groups.discard((key, group))
+                await self._ensure_group(key, group)
+                reply = await self._call("XREADGROUP", *args)
+            for _stream, entries in reply or ():
+                for entry_id, fields in entries:
+                    event = fields[b"e"] if isinstance(fields, dict) else fields[1]
+                    out.append(OutboxEntry(_s(entry_id), shard, json.loads(event), 1))
+        return out
+
+    async def ack_events(self, group: str, entries: Sequence[OutboxEntry]) -> None:
+        by_shard: dict[int, list[str]] = {}
+        for e in entries:
+            by_shard.setdefault(e.shard, []).append(e.entry_id)
+        for shard, ids in by_shard.items():
+            await self._eval("ACK_EVENTS", [self._outbox(shard)], [group, *ids])
+
+    async def reclaim_events(
+        self, group: str, consumer: str, min_idle_ms: int, count: int = 100
+    ) -> list[OutboxEntry]:
+        out: list[OutboxEntry] = []
+        for shard in range(self.shards):
+            if len(out) >= count:
+                break
+            flat = await self._eval("RECLAIM_EVENTS", [self._outbox(shard)],
+                                    [group, consumer, min_idle_ms, count - len(out)])
+            for i in range(0, len(flat), 3):
+                out.append(OutboxEntry(_s(flat[i]), shard, json.loads(flat[i + 1]), int(flat[i + 2])))
+        return out
+
+    async def outbox_backlog(self, group: str) -> int:
+        counts = await asyncio.gather(
+            *(self._eval("BACKLOG", [self._outbox(s)], [group]) for s in range(self.shards))
+        )
+        return sum(int(c) for c in counts)

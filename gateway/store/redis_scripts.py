@@ -1,0 +1,268 @@
+"""Lua scripts of ``RedisStore``: every multi-key or read-then-write change is one script.
+
+A script runs atomically on the server, so no other client sees a half-written payment and
+no compare-and-set can interleave. Every key a script touches shares one hash tag (one
+Cluster slot); the only keys not passed in KEYS are built from a tagged prefix in ARGV
+(the limit counters of a reservation being released), so they stay in that slot.
+Return values are small arrays of strings/integers (Lua numbers would lose fractions).
+"""
+
+from __future__ import annotations
+
+from schemas.payment import LEGAL_TRANSITIONS
+
+
+def _legal_table() -> str:
+    """LEGAL_TRANSITIONS as a Lua table literal, so schemas stay the one source of truth."""
+    rows = []
+    for old, allowed in sorted(LEGAL_TRANSITIONS.items()):
+        inner = ", ".join(f"{new.value}=true" for new in sorted(allowed))
+        rows.append(f"{old.value}={{{inner}}}")
+    return "{" + ", ".join(rows) + "}"
+
+
+# KEYS: pay, day, proc, outbox. ARGV: id, version, status, json, work(0/1), events...
+CREATE_PAYMENT = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 's', ARGV[3], 'j', ARGV[4])
+redis.call('SADD', KEYS[2], ARGV[1])
+if ARGV[5] == '1' then redis.call('SADD', KEYS[3], ARGV[1]) end
+for i = 6, #ARGV do redis.call('XADD', KEYS[4], '*', 'e', ARGV[i]) end
+return 1
+"""
+
+# KEYS: pay, proc, outbox, extra day keys... ARGV: id, expected, status, json, work, n_events, events...
+# Answers {0} stored, {1, version} stale (-1: missing), {2, old status} illegal.
+UPDATE_PAYMENT = (
+    "local LEGAL = " + _legal_table() + "\n"
+    + """
+local cur = redis.call('HMGET', KEYS[1], 'v', 's')
+if not cur[1] then return {1, -1} end
+if tonumber(cur[1]) ~= tonumber(ARGV[2]) then return {1, tonumber(cur[1])} end
+local allowed = LEGAL[cur[2]]
+if not allowed or not allowed[ARGV[3]] then return {2, cur[2]} end
+redis.call('HSET', KEYS[1], 'v', tostring(tonumber(ARGV[2]) + 1), 's', ARGV[3], 'j', ARGV[4])
+if ARGV[5] == '1' then redis.call('SADD', KEYS[2], ARGV[1]) else redis.call('SREM', KEYS[2], ARGV[1]) end
+for i = 4, #KEYS do redis.call('SADD', KEYS[i], ARGV[1]) end
+for i = 7, 6 + tonumber(ARGV[6]) do redis.call('XADD', KEYS[3], '*', 'e', ARGV[i]) end
+return {0}
+"""
+)
+
+# KEYS: claim. ARGV: fingerprint, resource id, ttl_s.
+CLAIM = """
+local cur = redis.call('HMGET', KEYS[1], 'fp', 'rid', 'done', 'answer')
+if not cur[1] then
+  redis.call('HSET', KEYS[1], 'fp', ARGV[1], 'rid', ARGV[2], 'done', '0')
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+  return {'NEW', ARGV[2]}
+end
+if cur[1] ~= ARGV[1] then return {'CONFLICT', cur[2]} end
+if cur[3] == '1' then return {'DONE', cur[2], cur[4]} end
+return {'IN_PROGRESS', cur[2]}
+"""
+
+# KEYS: claim. ARGV: answer JSON. Keeps the claim's TTL.
+FINISH_CLAIM = """
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'done', '1', 'answer', ARGV[1]) end
+return 0
+"""
+
+ABANDON_CLAIM = """
+if redis.call('HGET', KEYS[1], 'done') == '0' then redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# KEYS: key. ARGV: ttl_s (0: none), field, value, field, value ...
+PUT_HASH = """
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+if tonumber(ARGV[1]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return 0
+"""
+
+# KEYS: quote. ARGV: consumer, name, str(value), ... Field 'f:<name>' holds Python's str(value).
+CONSUME_QUOTE = """
+local d = redis.call('HGET', KEYS[1], 'd')
+if not d then return {'MISSING'} end
+for i = 2, #ARGV, 2 do
+  local have = redis.call('HGET', KEYS[1], 'f:' .. ARGV[i]) or 'None'
+  if have ~= ARGV[i + 1] then return {'MISMATCH'} end
+end
+local used = redis.call('HGET', KEYS[1], 'u')
+if used and used ~= ARGV[1] then return {'USED'} end
+redis.call('HSET', KEYS[1], 'u', ARGV[1])
+return {'OK', d}
+"""
+
+RESTORE_QUOTE = """
+if redis.call('HGET', KEYS[1], 'u') == ARGV[1] then redis.call('HDEL', KEYS[1], 'u') end
+return 0
+"""
+
+# KEYS: reservation, counter... ARGV: reservation ttl, then (amount, cap, ttl, counter name) per item.
+# Answers {ok(1/0), denied item index (1-based, 0: none), usage per item...}.
+RESERVE_LIMITS = """
+local n = #KEYS - 1
+local before = {}
+for i = 1, n do before[i] = tonumber(redis.call('GET', KEYS[i + 1]) or '0') end
+if redis.call('EXISTS', KEYS[1]) == 1 then return {1, 0, unpack(before)} end
+for i = 1, n do
+  if before[i] + tonumber(ARGV[4 * i - 2]) > tonumber(ARGV[4 * i - 1]) then return {0, i, unpack(before)} end
+end
+local after = {}
+for i = 1, n do
+  after[i] = redis.call('INCRBY', KEYS[i + 1], ARGV[4 * i - 2])
+  redis.call('EXPIRE', KEYS[i + 1], ARGV[4 * i])
+  redis.call('HSET', KEYS[1], ARGV[4 * i + 1], ARGV[4 * i - 2])
+end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return {1, 0, unpack(after)}
+"""
+
+# KEYS: reservation. ARGV: counter key prefix (same hash tag), 'all' | 'some', then (counter, amount)...
+RELEASE_LIMITS = """
+local held = redis.call('HGETALL', KEYS[1])
+if #held == 0 then return 0 end
+local want = {}
+for i = 3, #ARGV, 2 do want[ARGV[i]] = tonumber(ARGV[i + 1]) end
+for i = 1, #held, 2 do
+  local counter, amount = held[i], tonumber(held[i + 1])
+  local give = amount
+  if ARGV[2] ~= 'all' then give = math.min(amount, math.max(0, want[counter] or 0)) end
+  if give > 0 then
+    redis.call('HSET', KEYS[1], counter, amount - give)
+    local ck = ARGV[1] .. counter
+    local total = redis.call('GET', ck)
+    if total then redis.call('SET', ck, math.max(0, tonumber(total) - give), 'KEEPTTL') end
+  end
+end
+return 0
+"""
+
+# KEYS: bucket. ARGV: rate per second, burst. Answers seconds to wait as a string (0 = allowed).
+TAKE_TOKEN = """
+local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local cur = redis.call('HMGET', KEYS[1], 'tk', 'at')
+local tokens, at = tonumber(cur[1]) or burst, tonumber(cur[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
+redis.call('HSET', KEYS[1], 'tk', string.format('%.9f', tokens), 'at', string.format('%.6f', now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+return string.format('%.9f', wait)
+"""
+
+# KEYS: lease. ARGV: owner, ttl_ms.
+ACQUIRE_LEASE = """
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+
+RELEASE_LEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# Shared Lua helpers for the outbox scripts: stream id order and XINFO GROUPS as tables.
+_STREAM_HELPERS = """
+local function id_parts(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local function id_gt(a, b)
+  local am, as = id_parts(a)
+  local bm, bs = id_parts(b)
+  return am > bm or (am == bm and as > bs)
+end
+local function groups(key)
+  local out = {}
+  for _, flat in ipairs(redis.call('XINFO', 'GROUPS', key)) do
+    local g = {}
+    for i = 1, #flat, 2 do g[flat[i]] = flat[i + 1] end
+    out[#out + 1] = g
+  end
+  return out
+end
+"""
+
+# KEYS: stream. ARGV: group, ids... Acknowledges, then deletes each entry that every group
+# has been handed and acknowledged (the stream keeps only what someone still owes).
+ACK_EVENTS = (
+    _STREAM_HELPERS
+    + """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))
+local gs = groups(KEYS[1])
+for i = 2, #ARGV do
+  local id, done = ARGV[i], true
+  for _, g in ipairs(gs) do
+    if id_gt(id, g['last-delivered-id']) or #redis.call('XPENDING', KEYS[1], g['name'], id, id, 1) > 0 then
+      done = false
+      break
+    end
+  end
+  if done then redis.call('XDEL', KEYS[1], id) end
+end
+return 0
+"""
+)
+
+# KEYS: stream. ARGV: group. Entries the group has not acknowledged (pending + not yet read).
+BACKLOG = (
+    _STREAM_HELPERS
+    + """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+for _, g in ipairs(groups(KEYS[1])) do
+  if g['name'] == ARGV[1] then
+    local lag = g['lag']
+    if not lag then lag = #redis.call('XRANGE', KEYS[1], '(' .. g['last-delivered-id'], '+') end
+    return g['pending'] + lag
+  end
+end
+return redis.call('XLEN', KEYS[1])
+"""
+)
+
+# KEYS: stream. ARGV: group, consumer, min idle ms, count. Answers id, event, deliveries, ...
+RECLAIM_EVENTS = """
+local out, start, want = {}, '0-0', tonumber(ARGV[4])
+if redis.call('EXISTS', KEYS[1]) == 0 then return out end
+repeat
+  local r = redis.pcall('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], start, 'COUNT', want - #out / 3)
+  if r['err'] then return out end
+  start = r[1]
+  for _, e in ipairs(r[2]) do
+    if e and e[2] then
+      local p = redis.call('XPENDING', KEYS[1], ARGV[1], e[1], e[1], 1)
+      out[#out + 1] = e[1]
+      out[#out + 1] = e[2][2]
+      out[#out + 1] = p[1][4]
+    end
+  end
+until start == '0-0' or #out / 3 >= want
+return out
+"""
+
+SCRIPTS: dict[str, str] = {
+    "CREATE_PAYMENT": CREATE_PAYMENT,
+    "UPDATE_PAYMENT": UPDATE_PAYMENT,
+    "CLAIM": CLAIM,
+    "FINISH_CLAIM": FINISH_CLAIM,
+    "ABANDON_CLAIM": ABANDON_CLAIM,
+    "PUT_HASH": PUT_HASH,
+    "CONSUME_QUOTE": CONSUME_QUOTE,
+    "RESTORE_QUOTE": RESTORE_QUOTE,
+    "RESERVE_LIMITS": RESERVE_LIMITS,
+    "RELEASE_LIMITS": RELEASE_LIMITS,
+    "TAKE_TOKEN": TAKE_TOKEN,
+    "ACQUIRE_LEASE": ACQUIRE_LEASE,
+    "RELEASE_LEASE": RELEASE_LEASE,
+    "ACK_EVENTS": ACK_EVENTS,
+    "BACKLOG": BACKLOG,
+    "RECLAIM_EVENTS": RECLAIM_EVENTS,
+}
