@@ -1,49 +1,32 @@
-"""``qrgw demo`` (interim): decode the sandbox Seoul merchant's shared QR and show its routes.
+"""``qrgw demo``: the sandbox partners and the gateway in-process on loopback, the journeys of
+PROTOCOL.md §1 plus a partial refund and a cancel, each outcome checked (``gateway.demo``).
 
-Payments are not wired into the demo yet; this shows the first step of every journey: the
-code a payer scans, decoded, and the route each sandbox wallet would get for it.
+Exit status: 0 when every journey ended as expected, 1 otherwise (the failed checks are named).
 """
 
 from __future__ import annotations
 
 import argparse
-import tomllib
 from typing import Any
-
-from gateway.cli.qr import table
-from gateway.qr import decode, samples
-from gateway.routing import RoutingTable
-from gateway.sandbox_env import TEMPLATE
-from schemas.errors import NoRoute
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("demo", help="walk through the sandbox journeys", description=__doc__)
+    p = sub.add_parser(
+        "demo",
+        help="run the payment journeys end to end against the sandbox partners",
+        description="Start the three sandbox partners and the gateway (embedded in-memory store) on loopback "
+        "with keys generated at run time, then run, as the partners would (signed HTTP, every answer's "
+        "signature verified), a Chinese tourist paying a Seoul shared QR (CNY->KRW), a Korean paying a "
+        "Shanghai QR from prepaid KRW (KRW->CNY, FX policy), a domestic Korean payment, a partial refund "
+        "and a cancel. Ends with each partner's balances and the day's settlement check. Exits 0 only "
+        "when every outcome is as expected.",
+    )
+    p.add_argument("--json", action="store_true", help="print a machine-readable summary instead of the walk-through")
+    p.add_argument("--verbose", action="store_true", help="also show the gateway's INFO logs (on stderr)")
     p.set_defaults(func=run)
 
 
-def sandbox_routing() -> RoutingTable:
-    """The routing table of config/sandbox.toml (identifiers and partner countries only)."""
-    data = tomllib.loads(TEMPLATE.read_text(encoding="utf-8"))
-    return RoutingTable(
-        {r["identifier"]: r["partner"] for r in data.get("routing", [])},
-        {p["id"]: p["country"] for p in data.get("partners", [])},
-    )
-
-
 def run(args: argparse.Namespace) -> int:
-    payload = samples.seoul()
-    qr = decode(payload)
-    print("Seoul merchant's shared QR (EMVCo MPM):")
-    print(f"  {payload}\n")
-    print(table(qr) + "\n")
-    routing = sandbox_routing()
-    print("Route per sandbox wallet:")
-    for wallet in sorted(routing.partner_country):
-        try:
-            r = routing.resolve(qr, wallet)
-            print(f"  {wallet:<14} -> {r.acquirer:<14} {r.kind:<12} (template {r.identifier})")
-        except NoRoute as exc:
-            print(f"  {wallet:<14} -> no route: {exc.detail}")
-    print("\nPayments are not part of this demo yet: it stops after decoding and routing.")
-    return 0
+    from gateway.demo import main
+
+    return main(as_json=args.json, verbose=args.verbose)
