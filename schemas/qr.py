@@ -96,7 +96,7 @@ class MerchantQR(BaseModel):
     payload_format_indicator: str = "01"
     point_of_initiation: Literal["static", "dynamic"] | None = None  # tag 01: 11 / 12
     merchant_accounts: list[MerchantAccount]
-    mcc: str  # 52
+    mcc: str | None = None  # 52 (EMVCo mandatory; PromptPay and VietQR transfer codes omit it)
     currency: str  # 53, ISO 4217 numeric as printed
     currency_alpha: str | None = None  # derived on decode
     amount: str | None = None  # 54, exactly as printed
@@ -105,8 +105,8 @@ class MerchantQR(BaseModel):
     convenience_fee_fixed: str | None = None  # 56
     convenience_fee_percentage: str | None = None  # 57
     country: str  # 58
-    merchant_name: str  # 59
-    merchant_city: str  # 60
+    merchant_name: str | None = None  # 59 (omitted by PromptPay/VietQR transfer codes, like 52 and 60)
+    merchant_city: str | None = None  # 60
     postal_code: str | None = None  # 61
     additional_data: AdditionalData | None = None  # 62
     language: LanguageTemplate | None = None  # 64

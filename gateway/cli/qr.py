@@ -73,8 +73,8 @@ def table(qr: MerchantQR | AlipayPlusQR) -> str:
             shown = a.value if a.fields is None else "  ".join(f"{k}={v}" for k, v in a.fields.items())
             rows.append((f"account {a.tag}", shown or ""))
         amount = f"{qr.amount} {qr.currency_alpha}" if qr.amount is not None else f"(payer enters) {qr.currency_alpha}"
-        rows += [("merchant", qr.merchant_name), ("city", qr.merchant_city), ("country", qr.country),
-                 ("mcc", qr.mcc), ("currency", f"{qr.currency_alpha} ({qr.currency})"), ("amount", amount)]
+        rows += [("merchant", qr.merchant_name or "-"), ("city", qr.merchant_city or "-"), ("country", qr.country),
+                 ("mcc", qr.mcc or "-"), ("currency", f"{qr.currency_alpha} ({qr.currency})"), ("amount", amount)]
         if qr.additional_data is not None:
             for key, val in qr.additional_data.model_dump(exclude_none=True, exclude={"order"}).items():
                 if val:

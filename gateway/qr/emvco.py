@@ -176,10 +176,10 @@ def _fields(p: str, objs: dict[str, str], crc: str) -> MerchantQR:
     get = objs.get
     mcc, cur, amount, country = get("52"), get("53"), get("54"), get("58")
     name, city = get("59"), get("60")
-    if not (mcc and cur and country and name and city and accounts):
+    if not (cur and country and accounts):
         raise _missing(p, objs)
-    assert mcc is not None and cur is not None and country is not None
-    if len(mcc) != 4 or not _DIGITS.match(mcc):
+    assert cur is not None and country is not None
+    if mcc is not None and (len(mcc) != 4 or not _DIGITS.match(mcc)):
         raise fail("QR_INVALID_FIELD", "merchant category code (52) must be 4 digits", offsets(p)["52"], "52")
     currency = CURRENCIES.get(cur)
     if currency is None:
@@ -208,11 +208,10 @@ def _fields(p: str, objs: dict[str, str], crc: str) -> MerchantQR:
 
 
 def _missing(p: str, objs: dict[str, str]) -> QRError:
-    for tag, what in (("52", "merchant category code"), ("53", "transaction currency"), ("58", "country code"),
-                      ("59", "merchant name"), ("60", "merchant city")):
+    for tag, what in (("53", "transaction currency"), ("58", "country code")):
         if not objs.get(tag):
             return fail("QR_MISSING_FIELD", f"{what} (tag {tag}) is missing", offsets(p).get(tag, len(p)), tag)
-    return fail("QR_MISSING_FIELD", "no merchant account information (tags 02-51)", offsets(p)["52"], "02")
+    return fail("QR_MISSING_FIELD", "no merchant account information (tags 02-51)", offsets(p)["53"], "02")
 
 
 def _tip(p: str, tip: str | None, fixed: str | None, pct: str | None) -> None:
