@@ -136,6 +136,18 @@ class WebhookSettings(_Strict):
     timeout_s: float = Field(default=10.0, gt=0, description="One POST to a partner")
 
 
+class PaymentSettings(_Strict):
+    """Retry/inquiry budget of partner calls (docs/payments.md)."""
+
+    call_attempts: int = Field(default=3, ge=1, le=10)
+    backoff_base_s: float = Field(default=0.2, gt=0)
+    backoff_cap_s: float = Field(default=2.0, gt=0)
+    inquiry_intervals_s: list[float] = Field(default=[1.0, 2.0, 5.0, 10.0, 30.0, 60.0], min_length=1)
+    retry_cap_s: float = Field(default=60.0, gt=0)
+    lease_s: float = Field(default=30.0, gt=0, description="A driver's hold on a payment")
+    recovery_interval_s: float = Field(default=0.5, gt=0)
+
+
 class LoggingSettings(_Strict):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["auto", "json", "console"] = "auto"
@@ -157,6 +169,7 @@ class Settings(BaseSettings):
     business_day: BusinessDaySettings = Field(default_factory=BusinessDaySettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    payments: PaymentSettings = Field(default_factory=PaymentSettings)
 
     @classmethod
     def settings_customise_sources(

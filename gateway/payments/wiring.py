@@ -85,7 +85,15 @@ async def payments_ctx(app: web.Application) -> AsyncIterator[None]:
     partners: Partners = given.get("partners") or _build_partners(app, closers)
     pricing: Pricing = given.get("pricing") or _build_pricing(app, closers)
     resolver: QrResolver = given.get("resolver") or _build_resolver(app)
-    policy: RetryPolicy = given.get("policy") or RetryPolicy()
+    ps = settings.payments
+    policy: RetryPolicy = given.get("policy") or RetryPolicy(
+        call_attempts=ps.call_attempts,
+        backoff_base_s=ps.backoff_base_s,
+        backoff_cap_s=ps.backoff_cap_s,
+        inquiry_intervals_s=tuple(ps.inquiry_intervals_s),
+        retry_cap_s=ps.retry_cap_s,
+        lease_s=ps.lease_s,
+    )
     metrics = app[METRICS]
     clock_kw: dict[str, Any] = {"clock": given["clock"]} if "clock" in given else {}
     owner = new_id("gw")
@@ -114,7 +122,9 @@ async def payments_ctx(app: web.Application) -> AsyncIterator[None]:
         observe_call=metrics.observe_call,
         **clock_kw,
     )
-    recovery = Recovery(orch, rev, interval_s=float(given.get("recovery_interval_s", 0.5)), **clock_kw)
+    recovery = Recovery(
+        orch, rev, interval_s=float(given.get("recovery_interval_s", ps.recovery_interval_s)), **clock_kw
+    )
     app[PAYMENTS] = PaymentServices(orch, rev, recovery, resolver, pricing)
     recovery.start()
     try:
