@@ -106,14 +106,21 @@ async def _settlement(app: web.Application, rep: Report, days: set[str]) -> dict
     return out
 
 
-async def run_demo(workdir: Path | None = None, emit: Callable[[str], None] | None = print) -> dict[str, Any]:
-    """Run everything; return the summary (``summary["ok"]``). ``emit`` gets each printed line."""
+async def run_demo(
+    workdir: Path | None = None,
+    emit: Callable[[str], None] | None = print,
+    prepare: Callable[[SandboxEnvironment], None] | None = None,
+) -> dict[str, Any]:
+    """Run everything; return the summary (``summary["ok"]``). ``emit`` gets each printed line;
+    ``prepare`` may set the sandboxes up first (tests inject faults to see the demo fail)."""
     if workdir is None:
         with tempfile.TemporaryDirectory(prefix="qrgw-demo-") as tmp:
-            return await run_demo(Path(tmp), emit)
+            return await run_demo(Path(tmp), emit, prepare)
     rep = Report(emit)
     async with SandboxEnvironment(workdir, store_url="memory://") as env:
         assert env.settings is not None
+        if prepare is not None:
+            prepare(env)
         app = create_app(env.settings)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
@@ -139,9 +146,10 @@ async def run_demo(workdir: Path | None = None, emit: Callable[[str], None] | No
                 except DemoFailed as exc:
                     error = str(exc)
                     rep.check(False, error)
+                    rep.say()
                 balances = await _balances(env, rep, before, flow)
                 rep.say()
-                settlement = await _settlement(app, rep, flow.days)
+                settlement = await _settlement(app, rep, await flow.business_days())
         finally:
             await runner.cleanup()
     ok = not rep.failures
@@ -171,4 +179,6 @@ def main(*, as_json: bool = False, verbose: bool = False) -> int:
     summary = asyncio.run(run_demo(emit=None if as_json else print))
     if as_json:
         print(json.dumps(summary, indent=2, ensure_ascii=False, default=str))
+    for failure in summary["failures"]:  # the reason for exit 1, whatever the output format
+        print(f"qrgw demo: FAILED: {failure}", file=sys.stderr)
     return 0 if summary["ok"] else 1

@@ -164,7 +164,6 @@ class Flow:
         self.countries = {p.id: p.country for p in self.settings.partners}
         self.routing = {r.identifier: r.partner for r in self.settings.routing}
         self.expected_moves: dict[str, tuple[dict[str, int], int]] = {}
-        self.days: set[str] = set()
         self.payments: list[str] = []
         self.journeys: dict[int, dict[str, Any]] = {}  # the --json summary, one per journey
 
@@ -179,11 +178,16 @@ class Flow:
         paid = [await self.journey(j) for j in JOURNEYS]
         await self.refund(JOURNEYS[0], paid[0])
         await self.cancel(JOURNEYS[2], paid[2])
+
+    async def business_days(self) -> set[str]:
+        """The business days the demo's payments, refunds and cancels fall on (usually one)."""
+        days: set[str] = set()
         for pid in self.payments:
             rec = await self.app[STORE].get_payment(pid)
             if rec is not None:
-                self.days |= {rec.business_day, *(r.business_day for r in rec.refunds)}
-                self.days |= {rec.cancel.business_day} if rec.cancel is not None else set()
+                days |= {rec.business_day, *(r.business_day for r in rec.refunds)}
+                days |= {rec.cancel.business_day} if rec.cancel is not None else set()
+        return days
 
     def _step(self, journey: int, name: str, ex: Exchange, **data: Any) -> None:
         self.rep.steps.append({"journey": journey, "step": name, "call": f"{ex.method} {ex.path}",
@@ -241,9 +245,12 @@ class Flow:
             raise DemoFailed(f"journey {j.number}: POST /v1/payments answered {ex.status}: "
                              f"{ex.doc.get('code')}: {ex.doc.get('detail')}")
         p = ex.doc
+        fail = p.get("failure") or {}
+        outcome = (f"pays {fmt_money(p['payer_amount'])}, merchant {p['merchant']['name']} gets "
+                   f"{fmt_money(p['merchant_amount'])}" if p["status"] == "SUCCEEDED"
+                   else f"nothing moved: {fail.get('code')}: {fail.get('message')}")
         rep.say(f"  pay     POST /v1/payments -> {ex.status} {p['status']} | payer {j.payer['id']} "
-                f"({j.payer['residency']}, {j.payer['country']}) pays {fmt_money(p['payer_amount'])}, "
-                f"merchant {p['merchant']['name']} gets {fmt_money(p['merchant_amount'])}")
+                f"({j.payer['residency']}, {j.payer['country']}) {outcome}")
         rep.say(f"          payment {p['payment_id']} | route {p['route']['wallet']} -> {p['route']['acquirer']} "
                 f"{p['route']['kind']} | {ex.keys}")
         policy = await self.policy(j, p)
