@@ -34,7 +34,9 @@ class RoutingTable:
         """The identifiers of ``qr`` that could route it, in the order they are tried."""
         if isinstance(qr, AlipayPlusQR):
             return [f"alipayplus:{qr.domain.lower()}", *ALIPAYPLUS_IDENTIFIERS]
-        return [a.fields["00"] for a in qr.merchant_accounts if a.fields is not None and "00" in a.fields]
+        # Tag order (26 before 27), whatever order the code prints them in.
+        accounts = sorted(qr.merchant_accounts, key=lambda a: a.tag)
+        return [a.fields["00"] for a in accounts if a.fields is not None and "00" in a.fields]
 
     def resolve(self, qr: MerchantQR | AlipayPlusQR, payer_partner: str) -> Route:
         """The route for ``payer_partner`` (the wallet) or ``NoRoute`` (QR_NO_ROUTE)."""
