@@ -194,7 +194,7 @@ class Flow:
                                "http_status": ex.status, "request_keyid": ex.request_keyid,
                                "response_keyid": ex.response_keyid, **data})
 
-    async def decode(self, j: Journey, client: PartnerClient, qr: str) -> tuple[str, str]:
+    async def decode(self, j: Journey, client: PartnerClient, qr: str) -> tuple[str, str, str]:
         """``POST /v1/qr/decode`` as the wallet app would; the route the routing table must give
         (first template in tag order whose identifier is configured) is checked against it."""
         ex = await client.call("POST", "/v1/qr/decode", {"qr": qr})
@@ -217,7 +217,7 @@ class Flow:
                    templates=[g for _, g in tpl], route=route)
         self.rep.check(route.get("acquirer") == routed[0] and route.get("kind") == kind,
                        f"journey {j.number}: QR routed to {routed[0]} ({kind}) (got {route or ex.doc.get('reason')})")
-        return routed[0], kind
+        return routed[0], kind, str(code["merchant_name"])
 
     async def _final(self, client: PartnerClient, ex: Exchange) -> Exchange:
         """A 202 (a partner's answer still unknown) is inquired until final, as PROTOCOL.md §5 says."""
@@ -233,7 +233,7 @@ class Flow:
         rep, client = self.rep, self.clients[j.wallet]
         rep.say(f"== Journey {j.number}: {j.title} ==")
         qr = self.env.sample_qr(j.merchant)  # type: ignore[arg-type]
-        acquirer, kind = await self.decode(j, client, qr)
+        acquirer, kind, merchant = await self.decode(j, client, qr)
         body: dict[str, Any] = {"payment_request_id": f"demo-{j.number}-{j.wallet}", "qr": qr,
                                 "amount": j.amount.to_dict(), "payer": j.payer, "payer_currency": j.payer_currency}
         quote: dict[str, Any] | None = None
@@ -261,6 +261,7 @@ class Flow:
         rep.check(p["status"] == "SUCCEEDED", f"journey {j.number}: status SUCCEEDED (got {p['status']})")
         rep.check(p["route"] == {"wallet": j.wallet, "acquirer": acquirer, "kind": kind},
                   f"journey {j.number}: route {j.wallet} -> {acquirer} {kind} (got {p['route']})")
+        rep.check(p["merchant"]["name"] == merchant, f"journey {j.number}: merchant is the QR's {merchant}")
         rep.check(p["merchant_amount"] == j.amount.to_dict(),
                   f"journey {j.number}: merchant amount {fmt_money(j.amount)} (got {p['merchant_amount']})")
         if quote is None:
