@@ -221,9 +221,7 @@ class AlipayPlusAdapter(WalletAdapter, AcquirerAdapter):
                 pspId=self.client_id,
                 paymentAmount=req.amount,
                 paymentTime=request_time(),
-                referenceMerchantId=(
-                    (acct.fields.get("merchant_id") or acct.identifier)[:64] if acct else None
-                ),
+                referenceMerchantId=merchant_ref(acct, req.payment_id)[:64] if acct else None,
             )
             doc = await self._post("notify", A.NOTIFY_PAYMENT, msg)
             return result_outcome(

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from adapters.common import merchant_ref
 from adapters.sandbox.ledger import NOT_FOUND, Answer
 from adapters.sandbox.server import SandboxPartner, Wire, auth_problem
 from gateway.signing import sign_response, verify_request
@@ -121,7 +122,7 @@ class QrgwSandbox(SandboxPartner):
         if op == "notify":
             c: CreditBody = msg
             acct = c.merchant.account
-            merchant = acct.fields.get("merchant_id") or acct.fields.get("01") or acct.identifier
+            merchant = merchant_ref(acct, "unknown-merchant")
             a = led.credit(c.credit_id, c.payment_id, merchant, c.amount.minor, c.amount.currency)
             return 200, _state(a, "credit_id", c.credit_id)
         if op == "inquire_credit":
