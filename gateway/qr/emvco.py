@@ -302,7 +302,10 @@ def encode_emvco(qr: MerchantQR) -> str:
     items.update(qr.other)
     items.pop("63", None)
     body = _join(items, qr.order, "") + "6304"
-    crc = crc16(body)
+    try:
+        crc = crc16(body)
+    except UnicodeEncodeError as exc:
+        raise fail("QR_INVALID_FIELD", "a value holds a character UTF-8 cannot encode", exc.start) from None
     out = body + (qr.crc if qr.crc is not None and qr.crc.upper() == crc else crc)
     try:
         decode_emvco(out)
