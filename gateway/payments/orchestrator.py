@@ -106,7 +106,7 @@ class Orchestrator:
             if claim.status == ClaimStatus.NEW:
                 return Submitted(await self._create_and_drive(caller, req, payment_id), created=True)
             rec = await self.store.get_payment(claim.resource_id)
-            if claim.status == ClaimStatus.DONE and rec is not None:
+            if rec is not None and (claim.status == ClaimStatus.DONE or rec.status != PaymentStatus.PROCESSING):
                 return Submitted(rec, created=False)
             if loop.time() >= deadline:
                 if rec is not None:  # the winner created it but never finished its claim (crash)
@@ -241,7 +241,13 @@ class Orchestrator:
             if rec.next_attempt_at is not None and rec.next_attempt_at > self.clock():
                 return rec
             rec = await self._begin(rec)
-            return await self._drive_held(rec) if rec is not None else None
+            if rec is None:
+                return None
+            rec = await self._drive_held(rec)
+            # a request that crashed mid-way never finished its claim: repeats get an answer now
+            with contextlib.suppress(QrgwError):
+                await self.store.finish_claim(rec.partner_id, rec.payment_request_id, {"payment_id": payment_id})
+            return rec
         finally:
             with contextlib.suppress(QrgwError):
                 await self.store.release_lease(name, self.owner)
