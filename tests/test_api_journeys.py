@@ -221,3 +221,36 @@ def gw_balance(env: SandboxEnvironment, partner: str, payer: str) -> int:
     b = env.sandbox(partner).ledger.balance(payer)
     assert b is not None
     return b
+
+
+@pytest.mark.parametrize(
+    ("faults", "expected"),
+    [
+        # debit unknown (not applied), inquiry lost, the cancel's first answer lost: FAILED, nothing moved
+        (
+            [
+                ("kakaopay-kr", "pay", "U", 2),
+                ("kakaopay-kr", "inquire", "drop", 1),
+                ("kakaopay-kr", "cancel", "drop", 2),
+            ],
+            "FAILED",
+        ),
+        # credit declined, the compensating cancel at the wallet answers 5xx first: FAILED, payer repaid
+        ([("kakaopay-kr", "notify", "F=MERCHANT_CLOSED", 1), ("kakaopay-kr", "cancel", "5xx", 2)], "FAILED"),
+        # debit applied and its answers dropped, the first inquiries 5xx: found later, SUCCEEDED
+        ([("kakaopay-kr", "pay", "drop", 2), ("kakaopay-kr", "inquire", "5xx", 2)], "SUCCEEDED"),
+    ],
+)
+async def test_faults_on_inquiry_and_cancel_end_final(
+    gw: Gw, faults: list[tuple[str, str, str, int]], expected: str
+) -> None:
+    kakao = gw.clients["kakaopay-kr"]
+    kr0 = gw.balance("kakaopay-kr", "kr-user-1")
+    for partner, op, spec, n in faults:
+        gw.env.sandbox(partner).faults.push(op, spec, count=n)
+    r = await kakao.post("/v1/payments", json=body("ic-1", SEOUL, "15000", "KRW", "kr-user-1", "KR", "KRW"))
+    assert r.status_code in (201, 202), r.text
+    p = await final(kakao, r.json()["payment_id"])
+    charged = kr0 - gw.balance("kakaopay-kr", "kr-user-1")
+    assert (p["status"], charged) == (expected, 15000 if expected == "SUCCEEDED" else 0), p
+    assert gw.env.violations() == []
