@@ -46,8 +46,8 @@ class RoutingResolver:
         template = next((t for t in code.merchant_accounts if t.guid == route.identifier), None)
         fields = dict(template.fields or {}) if template is not None else {}
         merchant = Merchant(
-            name=code.merchant_name,
-            city=code.merchant_city,
+            name=code.merchant_name or "",
+            city=code.merchant_city or "",
             country=code.country,
             account=MerchantAccount(identifier=route.identifier, fields=fields),
         )
