@@ -11,6 +11,7 @@ Every Redis failure surfaces as ``StoreUnavailable`` (503 + Retry-After at the A
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -76,7 +77,9 @@ class RedisStore(Store):
         # when a node's pool is exhausted, so the wait happens here.
         self._slots = asyncio.Semaphore(pool_size)
         self._groups: set[tuple[str, str]] = set()  # (stream, group) known to exist
-        self._scripts = {name: client.register_script(src) for name, src in lua.SCRIPTS.items()}
+        self._sha = {name: hashlib.sha1(src.encode()).hexdigest() for name, src in lua.SCRIPTS.items()}
+        self._generation = 0  # bumped on each SCRIPT LOAD round; 0: not loaded yet
+        self._loading = asyncio.Lock()
 
     @classmethod
     async def connect(
@@ -99,10 +102,31 @@ class RedisStore(Store):
         return cls(client, pool_size=pool_size, prefix=prefix, shards=shards)
 
     # -- plumbing ---------------------------------------------------------------------------------
+    async def _load_scripts(self, seen: int) -> None:
+        """SCRIPT LOAD every script (on every primary of a Cluster) unless someone already did
+        since generation ``seen``: many concurrent first calls, or NOSCRIPT after a Redis
+        restart or failover, load them once, not once per caller."""
+        async with self._loading:
+            if self._generation != seen:
+                return
+            with unavailable("script load"):
+                for src in lua.SCRIPTS.values():
+                    await self._r.script_load(src)
+            self._generation += 1
+
     async def _eval(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        async with self._slots:
-            with unavailable(name.lower()):
-                return await self._scripts[name](keys=list(keys), args=list(args))
+        for _attempt in range(2):
+            seen = self._generation
+            if seen == 0:
+                await self._load_scripts(seen)
+            async with self._slots:
+                with unavailable(name.lower()):
+                    try:
+                        return await self._r.evalsha(self._sha[name], len(keys), *keys, *args)
+                    except rex.NoScriptError:
+                        pass
+            await self._load_scripts(seen if seen else 1)  # the server lost its script cache
+        raise StoreUnavailable(f"redis {name.lower()}: script cache keeps losing scripts")
 
     async def _call(self, op: str, *args: Any) -> Any:
         async with self._slots:
