@@ -8,6 +8,7 @@ import pytest
 
 from adapters.base import CreditRequest, Outcome
 from gateway.payments import state as st
+from gateway.payments.steps import fingerprint, lease_name
 from gateway.store.memory import MemoryStore
 from gateway.testing.payments import (
     PAYER_START,
@@ -17,7 +18,16 @@ from gateway.testing.payments import (
     build_harness,
 )
 from schemas.api import PaymentRequest
-from schemas.errors import ConflictError, FXError, LimitExceeded, NoRoute, QRError, QuoteInvalid, ValidationFailed
+from schemas.errors import (
+    ConflictError,
+    FXError,
+    IdempotencyInProgress,
+    LimitExceeded,
+    NoRoute,
+    QRError,
+    QuoteInvalid,
+    ValidationFailed,
+)
 from schemas.money import MoneyModel
 from schemas.payment import Payer, PaymentStatus
 
@@ -261,3 +271,29 @@ async def test_two_processes_sweeping_together_drive_each_payment_once(h: Harnes
     assert h.wallets["alipay-cn"].calls["inquire"] == 1  # one process held the lease
     rec = await h.get(rec.payment_id)
     assert rec.status == PaymentStatus.SUCCEEDED and h.acquirers["kakaopay-kr"].calls["credit"] == 1
+
+
+async def test_a_claim_orphaned_by_a_crash_is_taken_over_once_its_lease_lapses() -> None:
+    now = [0.0]
+    store = MemoryStore(clock=lambda: now[0])
+    h = build_harness(store)
+    h.orch.claim_wait_s = 0.05
+    r = req("req-orphan")
+    # A process claimed the request, took the payment's lease, then died before the record existed.
+    fp = fingerprint(r.model_dump(mode="json"))
+    assert (await store.claim("alipay-cn", r.payment_request_id, fp, resource_id="pay_orphan")).status.value == "NEW"
+    assert await store.acquire_lease(lease_name("pay_orphan"), "dead-process", 30_000)
+
+    with pytest.raises(IdempotencyInProgress):  # its lease still runs: it may be alive, so wait
+        await h.orch.submit("alipay-cn", r)
+    assert await store.get_payment("pay_orphan") is None
+
+    now[0] += 31  # the dead process's lease lapses
+    taken = await h.orch.submit("alipay-cn", r)
+    assert taken.record.payment_id == "pay_orphan"
+    assert taken.record.status == PaymentStatus.SUCCEEDED
+    assert cn_balance(h) == PAYER_START["cn-payer"] - int(taken.record.payer_amount.value)
+
+    again = await h.orch.submit("alipay-cn", r)
+    assert (again.record.payment_id, again.created) == ("pay_orphan", False)
+    assert cn_balance(h) == PAYER_START["cn-payer"] - int(taken.record.payer_amount.value)  # charged once

@@ -104,6 +104,8 @@ class Orchestrator:
             if claim.status == ClaimStatus.CONFLICT:
                 raise ConflictError(f"payment_request_id {req.payment_request_id} was used with another body")
             if claim.status == ClaimStatus.NEW:
+                if not await self._take_lease(payment_id):  # a fresh id: only a store fault says no
+                    raise StoreUnavailable("could not take the payment's lease")
                 return Submitted(await self._create_and_drive(caller, req, payment_id), created=True)
             rec = await self.store.get_payment(claim.resource_id)
             if rec is not None and (claim.status == ClaimStatus.DONE or rec.status != PaymentStatus.PROCESSING):
@@ -111,11 +113,19 @@ class Orchestrator:
             if loop.time() >= deadline:
                 if rec is not None:  # the winner created it but never finished its claim (crash)
                     return Submitted(rec, created=False)
+                # The winner holds the payment's lease from its claim until the record exists; a lease
+                # we can take means it died in between: finish its work under the same payment id.
+                if await self._take_lease(claim.resource_id):
+                    return Submitted(await self._create_and_drive(caller, req, claim.resource_id), created=True)
                 raise IdempotencyInProgress(f"payment_request_id {req.payment_request_id} is still being processed")
             await asyncio.sleep(delay)  # the winner is working: wait for its answer
             delay = min(delay * 2, 0.1)
 
+    async def _take_lease(self, payment_id: str) -> bool:
+        return await self.store.acquire_lease(lease_name(payment_id), self.owner, int(self.policy.lease_s * 1000))
+
     async def _create_and_drive(self, caller: str, req: PaymentRequest, payment_id: str) -> PaymentRecord:
+        """Prepare and drive a claimed payment; the caller holds the payment's lease."""
         loop = asyncio.get_running_loop()
         try:
             rec = await self._prepare(caller, req, payment_id)
@@ -160,8 +170,6 @@ class Orchestrator:
                     payer_amount=payer_amount,
                     at=now,
                 )
-            if not await self.store.acquire_lease(lease_name(payment_id), self.owner, int(self.policy.lease_s * 1000)):
-                raise StoreUnavailable("could not take the payment's lease")
             rec = PaymentRecord(
                 payment_id=payment_id,
                 payment_request_id=req.payment_request_id,
