@@ -243,3 +243,9 @@ async def test_token_bucket(store_case: StoreCase) -> None:
     assert await st.take_token("other", 1.0, 1) == 0.0  # buckets are separate
     await store_case.advance(1.1)
     assert await st.take_token("b", 1.0, 3) == 0.0
+
+
+async def test_a_counter_twice_in_one_reservation_is_refused(store_case: StoreCase) -> None:
+    with pytest.raises(ValueError):
+        await store_case.store.reserve_limits("h", "r", [LimitItem("c", 1, 9, 60), LimitItem("c", 2, 9, 60)])
+    assert await store_case.store.limit_usage("h", "c") == 0

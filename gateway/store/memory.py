@@ -40,7 +40,7 @@ class _Expiring:
 
 @dataclass
 class _Stream:
-    entries: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # (seq, event)
+    entries: dict[int, dict[str, Any]] = field(default_factory=dict)  # seq -> event, in seq order
     # group -> {"last": seq delivered to the group, "pending": {seq: [consumer, handed_at, deliveries]}}
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -204,6 +204,8 @@ class MemoryStore(Store):
         return int(item.value)
 
     async def reserve_limits(self, holder: str, reservation_id: str, items: Sequence[LimitItem]) -> Reservation:
+        if len({i.counter for i in items}) != len(items):
+            raise ValueError("reserve_limits: each counter at most once")
         if (holder, reservation_id) in self._reservations:
             return Reservation(True, used={i.counter: self._usage(holder, i.counter) for i in items})
         before = {i.counter: self._usage(holder, i.counter) for i in items}
@@ -272,7 +274,7 @@ class MemoryStore(Store):
         stream = self._streams[shard]
         for event in events:
             self._seq += 1
-            stream.entries.append((self._seq, json.loads(json.dumps(dict(event)))))
+            stream.entries[self._seq] = json.loads(json.dumps(dict(event)))
 
     def _group(self, stream: _Stream, group: str) -> dict[str, Any]:
         return stream.groups.setdefault(group, {"last": 0, "pending": {}})
@@ -285,7 +287,7 @@ class MemoryStore(Store):
         now = self._clock()
         for shard, stream in enumerate(self._streams):
             g = self._group(stream, group)
-            for seq, event in stream.entries:
+            for seq, event in stream.entries.items():
                 if len(out) >= count:
                     return out
                 if seq <= g["last"]:
@@ -297,11 +299,11 @@ class MemoryStore(Store):
 
     async def ack_events(self, group: str, entries: Sequence[OutboxEntry]) -> None:
         for entry in entries:
-            stream = self._streams[entry.shard]
-            self._group(stream, group)["pending"].pop(int(entry.entry_id), None)
-            if all(int(entry.entry_id) not in g["pending"] and int(entry.entry_id) <= g["last"]
-                   for g in stream.groups.values()):
-                stream.entries = [(s, e) for s, e in stream.entries if s != int(entry.entry_id)]
+            stream, seq = self._streams[entry.shard], int(entry.entry_id)
+            self._group(stream, group)["pending"].pop(seq, None)
+            # like the Redis script: gone once every group was handed it and acknowledged it
+            if all(seq not in g["pending"] and seq <= g["last"] for g in stream.groups.values()):
+                stream.entries.pop(seq, None)
 
     async def reclaim_events(
         self, group: str, consumer: str, min_idle_ms: int, count: int = 100
@@ -310,7 +312,7 @@ class MemoryStore(Store):
         now = self._clock()
         for shard, stream in enumerate(self._streams):
             pending = self._group(stream, group)["pending"]
-            events = dict(stream.entries)
+            events = stream.entries
             for seq, state in sorted(pending.items()):
                 if len(out) >= count:
                     return out
@@ -324,5 +326,5 @@ class MemoryStore(Store):
         total = 0
         for stream in self._streams:
             g = self._group(stream, group)
-            total += sum(1 for seq, _ in stream.entries if seq > g["last"]) + len(g["pending"])
+            total += sum(1 for seq in stream.entries if seq > g["last"]) + len(g["pending"])
         return total

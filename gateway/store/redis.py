@@ -258,6 +258,8 @@ class RedisStore(Store):
 
     # -- limits -----------------------------------------------------------------------------------
     async def reserve_limits(self, holder: str, reservation_id: str, items: Sequence[LimitItem]) -> Reservation:
+        if len({i.counter for i in items}) != len(items):
+            raise ValueError("reserve_limits: each counter at most once")
         tag = self._limit(holder)
         keys = [f"{tag}:res:{reservation_id}", *(f"{tag}:cnt:{i.counter}" for i in items)]
         args: list[Any] = [max((i.ttl_s for i in items), default=1)]
