@@ -1,5 +1,8 @@
 """FX policy: each limit at / just below / just above, Seoul year boundary, dated rule change,
-flags, release, and concurrent payments of one payer never passing a cap."""
+flags, release, and concurrent payments of one payer never passing a cap.
+
+The ledger is each real Store in turn (``store_case``: MemoryStore, RedisStore, RedisStore on a
+Cluster), so the caps hold on the counters the gateway really uses."""
 
 from __future__ import annotations
 
@@ -9,12 +12,13 @@ from decimal import Decimal
 
 import pytest
 
-from fx.memory import MemoryFxStore
 from fx.money import Money
 from fx.policy import FxPolicy, holder_of
+from fx.ports import LimitLedger
 from fx.rates import StaticRates
 from fx.settings import FXSettings, PolicyRuleSet, PolicySettings
 from gateway.config import load_settings
+from gateway.testing.redis import StoreCase
 from schemas.errors import DataRequired, LimitExceeded
 from schemas.payment import Payer
 
@@ -25,12 +29,12 @@ WANG = Payer(id="wang", residency="non-resident", country="CN", name="Wang Fang"
 
 
 @pytest.fixture
-def ledger() -> MemoryFxStore:
-    return MemoryFxStore()
+def ledger(store_case: StoreCase) -> LimitLedger:
+    return store_case.store
 
 
 @pytest.fixture
-def policy(ledger: MemoryFxStore) -> FxPolicy:
+def policy(ledger: LimitLedger) -> FxPolicy:
     return FxPolicy(load_settings().fx, ledger, RATES)  # the shipped rule sets
 
 
@@ -114,7 +118,7 @@ async def test_prepaid_ceiling(policy: FxPolicy, krw: int, ok: bool) -> None:
 
 
 @pytest.mark.parametrize(("last", "ok"), [("4999.98", True), ("4999.99", True), ("5000", False)])
-async def test_annual_cap_at_below_above(policy: FxPolicy, ledger: MemoryFxStore, last: str, ok: bool) -> None:
+async def test_annual_cap_at_below_above(policy: FxPolicy, ledger: LimitLedger, last: str, ok: bool) -> None:
     for i in range(9):
         await abroad(policy, f"p{i}", usd("5000"))
     await abroad(policy, "cent", usd("0.01"))  # USD 45,000.01 used: 4,999.99 remains of 50,000
@@ -133,7 +137,7 @@ async def test_annual_cap_at_below_above(policy: FxPolicy, ledger: MemoryFxStore
     assert await ledger.limit_usage(holder_of(KIM), "annual:2025") == 4_500_001  # nothing reserved
 
 
-async def test_year_boundary_is_counted_in_seoul(policy: FxPolicy, ledger: MemoryFxStore) -> None:
+async def test_year_boundary_is_counted_in_seoul(policy: FxPolicy, ledger: LimitLedger) -> None:
     for i in range(10):
         await abroad(policy, f"p{i}", usd("5000"), at=datetime(2025, 12, 31, 14, 0, tzinfo=UTC))
     with pytest.raises(LimitExceeded):  # 23:59:59 on Dec 31 in Seoul: still 2025 and its USD 50,000
@@ -151,7 +155,7 @@ async def test_new_cap_applies_on_its_effective_date(policy: FxPolicy) -> None:
     assert err.value.extra["limit_value"] == {"currency": "USD", "value": "10000000"}
 
 
-async def test_rule_change_on_its_effective_date_in_the_zone(ledger: MemoryFxStore) -> None:
+async def test_rule_change_on_its_effective_date_in_the_zone(ledger: LimitLedger) -> None:
     rules = [
         PolicyRuleSet(effective_from=date(2026, 1, 1), resident_per_payment_usd=Decimal(5000)),
         PolicyRuleSet(effective_from=date(2026, 3, 1), resident_per_payment_usd=Decimal(3000)),
@@ -187,7 +191,7 @@ async def test_flags_and_travel_rule_data(policy: FxPolicy) -> None:
     assert await inbound(policy, "f", 10_000_010) == ("travel_rule", "cdd_required", "report")
 
 
-async def test_domestic_and_foreign_to_foreign_have_no_policy(policy: FxPolicy, ledger: MemoryFxStore) -> None:
+async def test_domestic_and_foreign_to_foreign_have_no_policy(policy: FxPolicy, ledger: LimitLedger) -> None:
     d = await policy.reserve(
         reservation_id="d",
         payer=KIM,
@@ -208,7 +212,7 @@ async def test_domestic_and_foreign_to_foreign_have_no_policy(policy: FxPolicy, 
     assert d.reservation is None
 
 
-async def test_release_all_and_fractions(policy: FxPolicy, ledger: MemoryFxStore) -> None:
+async def test_release_all_and_fractions(policy: FxPolicy, ledger: LimitLedger) -> None:
     d = await policy.reserve(
         reservation_id="r",
         payer=KIM,
@@ -227,7 +231,7 @@ async def test_release_all_and_fractions(policy: FxPolicy, ledger: MemoryFxStore
     assert await ledger.limit_usage(h, "annual:2025") == 0
 
 
-async def test_concurrent_payments_of_one_payer_never_pass_the_cap(policy: FxPolicy, ledger: MemoryFxStore) -> None:
+async def test_concurrent_payments_of_one_payer_never_pass_the_cap(policy: FxPolicy, ledger: LimitLedger) -> None:
     async def one(i: int) -> bool:
         try:
             await abroad(policy, f"c{i}", usd("5000"))

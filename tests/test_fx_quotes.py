@@ -1,4 +1,6 @@
-"""Locked quotes (expiry, reuse, binding) and refunds at the original rate."""
+"""Locked quotes (expiry, reuse, binding) and refunds at the original rate.
+
+Quotes live in each real Store in turn (``store_case``: MemoryStore, RedisStore, RedisStore on a Cluster)."""
 
 from __future__ import annotations
 
@@ -9,11 +11,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fx.memory import MemoryFxStore
 from fx.money import Money
 from fx.quotes import Quote, QuoteService, refund_payer_amount
 from fx.rates import StaticRates
 from fx.settings import FXSettings, PairSettings
+from gateway.testing.redis import StoreCase
 from schemas.errors import FXError, QuoteExpired, QuoteInvalid, RefundExceedsPayment
 
 T0 = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
@@ -36,12 +38,12 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def service(clock: Clock) -> QuoteService:
+def service(clock: Clock, store_case: StoreCase) -> QuoteService:
     settings = FXSettings(
         default_spread_bps=50,
         pairs={"KRW/CNY": PairSettings(spread_bps=80), "USD/KRW": PairSettings(spread_bps=0, rounding="half_even")},
     )
-    return QuoteService(RATES, MemoryFxStore(), settings, clock=clock)
+    return QuoteService(RATES, store_case.store, settings, clock=clock)
 
 
 KRW_15000 = Money(15000, "KRW")

@@ -14,10 +14,10 @@ import pytest_asyncio
 import respx
 from aiohttp import web
 
-from fx.memory import MemoryFxStore
 from fx.rates import HttpRates, StaticRates, build_rates, load_table_file
 from fx.settings import FXSettings, RateSourceSettings
 from gateway.config import load_settings
+from gateway.store.memory import MemoryStore
 from schemas.errors import ConfigError, FXError, RateStale
 
 
@@ -49,7 +49,7 @@ def test_tables_refuse_floats_and_unknown_pairs(tmp_path: Path) -> None:
 
 
 async def test_shipped_config_builds_the_static_table() -> None:
-    rates = build_rates(load_settings().fx, MemoryFxStore())
+    rates = build_rates(load_settings().fx, MemoryStore())
     assert await rates.mid_rate("USD", "KRW") == Decimal("1385.20")
     assert await rates.mid_rate("KWD", "BHD") > 0
 
@@ -94,7 +94,7 @@ class Clock:
 
 
 async def test_http_rates_poll_cache_and_refuse_stale(source: Source) -> None:
-    cache, clock = MemoryFxStore(), Clock()
+    cache, clock = MemoryStore(), Clock()
     rates = HttpRates(source.url, cache, max_age_s=300, poll_s=60, clock=clock)
     try:
         assert await rates.mid_rate("USD", "KRW") == Decimal("1385.20")
@@ -118,7 +118,7 @@ async def test_http_rates_poll_cache_and_refuse_stale(source: Source) -> None:
 
 
 async def test_a_second_process_reads_the_shared_cache(source: Source) -> None:
-    cache, clock = MemoryFxStore(), Clock()
+    cache, clock = MemoryStore(), Clock()
     first = HttpRates(source.url, cache, max_age_s=300, poll_s=60, clock=clock)
     second = HttpRates(source.url, cache, max_age_s=300, poll_s=60, clock=clock)
     try:
@@ -134,7 +134,7 @@ async def test_a_second_process_reads_the_shared_cache(source: Source) -> None:
 async def test_an_old_as_of_or_a_bad_body_is_refused(source: Source) -> None:
     clock = Clock()
     source.body = {"as_of": "2020-01-01T00:00:00Z", "rates": {"USD/KRW": "1385.20"}}
-    rates = HttpRates(source.url, MemoryFxStore(), max_age_s=300, poll_s=60, clock=clock)
+    rates = HttpRates(source.url, MemoryStore(), max_age_s=300, poll_s=60, clock=clock)
     try:
         with pytest.raises(RateStale):
             await rates.mid_rate("USD", "KRW")
@@ -150,7 +150,7 @@ async def test_connection_fault_without_any_table_is_stale() -> None:
     url = "http://rates.invalid/mid.json"
     with respx.mock:
         respx.get(url).mock(side_effect=httpx.ConnectError("refused"))
-        rates = HttpRates(url, MemoryFxStore(), max_age_s=300, poll_s=60)
+        rates = HttpRates(url, MemoryStore(), max_age_s=300, poll_s=60)
         try:
             with pytest.raises(RateStale, match="no table"):
                 await rates.mid_rate("USD", "KRW")
@@ -162,4 +162,4 @@ def test_http_source_needs_a_url() -> None:
     with pytest.raises(ValueError, match="url"):
         FXSettings(rates=RateSourceSettings(source="http"))
     s = FXSettings(rates=RateSourceSettings(source="http", url="https://rates.example/mid.json"))
-    assert isinstance(build_rates(s, MemoryFxStore()), HttpRates)
+    assert isinstance(build_rates(s, MemoryStore()), HttpRates)

@@ -20,6 +20,7 @@ from fx.policy import FxPolicy
 from fx.quotes import QuoteService, rfc3339
 from fx.rates import build_rates
 from gateway.config import load_settings
+from gateway.store.memory import MemoryStore
 from schemas.errors import ValidationFailed
 
 
@@ -41,14 +42,8 @@ def register(sub: Any) -> None:
     pol.set_defaults(func=run_policy)
 
 
-def _store() -> Any:
-    """An in-process store: the gateway's MemoryStore, or fx's own ports where it is absent."""
-    try:
-        from gateway.store.memory import MemoryStore  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        from fx.memory import MemoryFxStore
-
-        return MemoryFxStore()
+def _store() -> MemoryStore:
+    """An in-process store for one command (quotes, rate cache): nothing outlives the process."""
     return MemoryStore()
 
 
