@@ -1,27 +1,42 @@
 """Webhook delivery: real loopback receivers that fail, time out, drop and recover; restarts;
-the retry horizon; the event shape. Signatures checked by the receivers with verify_request."""
+the retry horizon; the event shape. Signatures checked by the receivers with verify_request.
+The fail/timeout/recover and the restart-mid-backlog tests run on MemoryStore and RedisStore."""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from prometheus_client import CollectorRegistry
 
 from gateway.config import WebhookSettings
 from gateway.events import event_id, payment_event, wire_body
 from gateway.signing import KeyRegistry, Signer
+from gateway.store.base import Store
 from gateway.store.memory import MemoryStore
+from gateway.testing.redis import open_case
 from gateway.testing.settlement import add_refund, make_payment
 from gateway.testing.signing import entry_for, make_signer
 from gateway.testing.webhooks import WebhookReceiver
 from gateway.webhooks import WebhookWorker, dead_letters
 
 FAST = WebhookSettings(horizon_s=60.0, base_delay_s=0.02, max_delay_s=0.1, concurrency=4, timeout_s=0.5)
+
+
+@pytest_asyncio.fixture(params=["memory", "redis"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    """MemoryStore on the real monotonic clock (redelivery waits on the store's clock), then
+    RedisStore on the session's redis-server under a fresh key prefix."""
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    async with open_case(request.param, request) as case:
+        yield case.store
 
 
 @pytest.fixture
@@ -43,7 +58,7 @@ def events(n: int, start: int = 0) -> list[dict[str, Any]]:
     return out
 
 
-async def drained(store: MemoryStore) -> bool:
+async def drained(store: Store) -> bool:
     return await store.outbox_backlog("webhooks") == 0
 
 
@@ -59,15 +74,14 @@ async def until(cond: Callable[[], Any], what: str, limit_s: float = 15.0) -> No
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def worker(store: MemoryStore, gw: Signer, urls: dict[str, str | None], s: WebhookSettings = FAST,
+def worker(store: Store, gw: Signer, urls: dict[str, str | None], s: WebhookSettings = FAST,
            **kw: Any) -> WebhookWorker:
     return WebhookWorker(store, gw, urls, s, poll_s=0.02, registry=kw.pop("registry", CollectorRegistry()), **kw)
 
 
 async def test_failing_then_recovering_receiver_gets_every_event_signed(
-    gw: Signer, partner_registry: KeyRegistry
+    store: Store, gw: Signer, partner_registry: KeyRegistry
 ) -> None:
-    store = MemoryStore()
     evs = events(12)
     await store.append_events(0, evs)
     registry = CollectorRegistry()
@@ -94,8 +108,9 @@ async def test_failing_then_recovering_receiver_gets_every_event_signed(
     assert "recipients" not in kakao.events[0] and kakao.events[0]["type"] == "payment.succeeded"
 
 
-async def test_restart_mid_backlog_loses_and_invents_nothing(gw: Signer, partner_registry: KeyRegistry) -> None:
-    store = MemoryStore()
+async def test_restart_mid_backlog_loses_and_invents_nothing(
+    store: Store, gw: Signer, partner_registry: KeyRegistry
+) -> None:
     first = events(8)
     await store.append_events(0, first)
     # Every first request hangs: the first worker is stopped with entries handed out, unacknowledged.
