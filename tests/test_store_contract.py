@@ -57,7 +57,7 @@ async def test_create_get_and_indexes(store_case: StoreCase) -> None:
     assert await st.payments_of_day("2026-03-03") == []
     assert await st.payments_in_progress() == ["pay-1"]
     with pytest.raises(ConflictError):
-        await st.create_payment(rec)
+        await st.create_payment(rec.model_copy(update={"stage": "again"}))
     done = make_payment("pay-2", wallet="alipay-cn", acquirer="kakaopay-kr", merchant_minor=1)
     await st.create_payment(done)  # SUCCEEDED: indexed by day, not in progress
     assert await st.payments_of_day("2026-03-02") == ["pay-1", "pay-2"]
@@ -249,3 +249,19 @@ async def test_a_counter_twice_in_one_reservation_is_refused(store_case: StoreCa
     with pytest.raises(ValueError):
         await store_case.store.reserve_limits("h", "r", [LimitItem("c", 1, 9, 60), LimitItem("c", 2, 9, 60)])
     assert await store_case.store.limit_usage("h", "c") == 0
+
+
+async def test_repeats_of_the_same_call_are_safe(store_case: StoreCase) -> None:
+    """What a client retrying after a lost reply sends: the very same call again."""
+    st = store_case.store
+    assert (await st.claim("s", "k", "fp", resource_id="a")).status is ClaimStatus.NEW
+    assert (await st.claim("s", "k", "fp", resource_id="a")).status is ClaimStatus.NEW  # the winner again
+    assert (await st.claim("s", "k", "fp", resource_id="b")).status is ClaimStatus.IN_PROGRESS
+    await st.finish_claim("s", "k", {"ok": True})
+    assert (await st.claim("s", "k", "fp", resource_id="a")).status is ClaimStatus.DONE
+    rec = processing("pay-r")
+    await st.create_payment(rec, events=[{"id": 1}])
+    await st.create_payment(rec, events=[{"id": 1}])  # identical: no effect
+    with pytest.raises(ConflictError):
+        await st.create_payment(rec.model_copy(update={"stage": "other"}))
+    assert await st.outbox_backlog("g") == 1

@@ -39,6 +39,19 @@ async def test_outage_is_store_unavailable_and_nothing_half_written(tmp_path: Pa
         await store.aclose()
 
 
+async def test_pooled_connections_survive_a_redis_restart(tmp_path: Path) -> None:
+    with redis_server(tmp_path / "r", extra=["--appendonly", "yes"]) as server:
+        store = await RedisStore.connect(server.url, pool_size=4, timeout_s=1.0)
+        try:
+            assert (await store.claim("s", "k", "fp", resource_id="a")).status is ClaimStatus.NEW
+            server.stop()
+            server.start()  # same port, state back from the AOF, script cache empty
+            # the dead pooled connection is replaced once, the scripts reloaded: no 503
+            assert (await store.claim("s", "k", "fp", resource_id="b")).resource_id == "a"
+        finally:
+            await store.aclose()
+
+
 async def test_unreachable_at_start_is_store_unavailable() -> None:
     from gateway.testing.redis import free_port
 
@@ -92,3 +105,23 @@ async def test_factory_opens_single_and_cluster(redis_url: str, redis_cluster_ur
             assert await store.remember_nonce("factory", url, 5)
         finally:
             await store.aclose()
+
+
+async def test_a_retried_update_whose_reply_was_lost_succeeds(redis_url: str) -> None:
+    """The UPDATE script recognises its own repeat (same new record) instead of answering stale."""
+    store = await RedisStore.connect(redis_url, pool_size=2, timeout_s=2.0, prefix="retry:")
+    try:
+        rec = make_payment("pay-1", wallet="alipay-cn", acquirer="kakaopay-kr", merchant_minor=5,
+                           status=PaymentStatus.PROCESSING)
+        await store.create_payment(rec)
+        new = rec.model_copy(update={"status": PaymentStatus.SUCCEEDED, "version": 1})
+        shard = store.shard_of("pay-1")
+        keys = [store._pay("pay-1"), store._proc(shard), store._outbox(shard)]
+        args = ["pay-1", 0, "SUCCEEDED", new.model_dump_json(), 0, 1, '{"id": 1}']
+        assert await store._eval("UPDATE_PAYMENT", keys, args) == [0]
+        assert await store._eval("UPDATE_PAYMENT", keys, args) == [0]  # the retry: same answer, no effect
+        assert await store.outbox_backlog("g") == 1
+        other = [*args[:3], new.model_copy(update={"stage": "x"}).model_dump_json(), *args[4:]]
+        assert (await store._eval("UPDATE_PAYMENT", keys, other))[0] == 1  # a different writer: stale
+    finally:
+        await store.aclose()

@@ -112,7 +112,9 @@ class Store(abc.ABC):
         """Claim ``(scope, key)`` for a request whose body hashes to ``fingerprint``.
 
         The first caller gets NEW with its own ``resource_id``; later callers get the
-        winner's id with IN_PROGRESS or DONE (same fingerprint) or CONFLICT.
+        winner's id with IN_PROGRESS or DONE (same fingerprint) or CONFLICT. The winner
+        repeating its own call (same fingerprint and ``resource_id``) gets NEW again, so a call
+        retried after a lost reply is safe.
         """
 
     @abc.abstractmethod
@@ -128,7 +130,7 @@ class Store(abc.ABC):
     async def create_payment(self, record: PaymentRecord, events: Sequence[Mapping[str, Any]] = ()) -> None:
         """Insert a new payment (version 0), index it by business day and, while PROCESSING, in
         the processing set; append ``events`` to its shard's outbox. Raises ConflictError if
-        the id exists."""
+        the id exists (unless the stored record is identical: a retried call, no effect)."""
 
     @abc.abstractmethod
     async def get_payment(self, payment_id: str) -> PaymentRecord | None: ...

@@ -92,6 +92,8 @@ class MemoryStore(Store):
             return Claim(ClaimStatus.NEW, resource_id)
         if found["fp"] != fingerprint:
             return Claim(ClaimStatus.CONFLICT, found["rid"])
+        if found["rid"] == resource_id and not found["done"]:
+            return Claim(ClaimStatus.NEW, resource_id)  # the winner, repeating
         if found["done"]:
             return Claim(ClaimStatus.DONE, found["rid"], copy.deepcopy(found["answer"]))
         return Claim(ClaimStatus.IN_PROGRESS, found["rid"])
@@ -111,6 +113,8 @@ class MemoryStore(Store):
     # -- payments -----------------------------------------------------------------------------------
     async def create_payment(self, record: PaymentRecord, events: Sequence[Mapping[str, Any]] = ()) -> None:
         if record.payment_id in self._payments:
+            if self._payments[record.payment_id] == record.model_dump_json():
+                return  # a repeat of the very same call, as RedisStore answers a retried one
             raise ConflictError(f"payment {record.payment_id} exists")
         self._payments[record.payment_id] = record.model_dump_json()
         self._days.setdefault(record.business_day, set()).add(record.payment_id)

@@ -92,11 +92,13 @@ class RedisStore(Store):
             client = RedisCluster.from_url("redis://" + url.removeprefix("redis+cluster://"),
                                            max_connections=pool_size, **timeouts)
         else:
-            # No command retries: a retried script whose reply was lost could apply twice;
-            # a failed call is a 503 and the caller's idempotency key makes the retry safe.
+            # One immediate retry on a connection error only (a pooled connection that died
+            # with a Redis restart). A retried call whose first reply was lost is safe: the
+            # scripts recognise their own repeat (claim, create, update) or are idempotent.
+            # Timeouts are never retried: the command may still be running.
             pool = aioredis.BlockingConnectionPool.from_url(
                 url, max_connections=pool_size, timeout=timeout_s, health_check_interval=5,
-                retry=Retry(NoBackoff(), 0), **timeouts,
+                retry=Retry(NoBackoff(), 1, supported_errors=(rex.ConnectionError,)), **timeouts,
             )
             client = aioredis.Redis.from_pool(pool)
         return cls(client, pool_size=pool_size, prefix=prefix, shards=shards)

@@ -23,7 +23,11 @@ def _legal_table() -> str:
 
 # KEYS: pay, day, proc, outbox. ARGV: id, version, status, json, work(0/1), events...
 CREATE_PAYMENT = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local stored = redis.call('HGET', KEYS[1], 'j')
+if stored then
+  if stored == ARGV[4] then return 1 end  -- a repeat of this very call (its reply was lost)
+  return 0
+end
 redis.call('HSET', KEYS[1], 'v', ARGV[2], 's', ARGV[3], 'j', ARGV[4])
 redis.call('SADD', KEYS[2], ARGV[1])
 if ARGV[5] == '1' then redis.call('SADD', KEYS[3], ARGV[1]) end
@@ -36,9 +40,13 @@ return 1
 UPDATE_PAYMENT = (
     "local LEGAL = " + _legal_table() + "\n"
     + """
-local cur = redis.call('HMGET', KEYS[1], 'v', 's')
+local cur = redis.call('HMGET', KEYS[1], 'v', 's', 'j')
 if not cur[1] then return {1, -1} end
-if tonumber(cur[1]) ~= tonumber(ARGV[2]) then return {1, tonumber(cur[1])} end
+if tonumber(cur[1]) ~= tonumber(ARGV[2]) then
+  -- a repeat of this very call (same new record, timestamps included) whose reply was lost
+  if tonumber(cur[1]) == tonumber(ARGV[2]) + 1 and cur[3] == ARGV[4] then return {0} end
+  return {1, tonumber(cur[1])}
+end
 local allowed = LEGAL[cur[2]]
 if not allowed or not allowed[ARGV[3]] then return {2, cur[2]} end
 redis.call('HSET', KEYS[1], 'v', tostring(tonumber(ARGV[2]) + 1), 's', ARGV[3], 'j', ARGV[4])
@@ -58,6 +66,7 @@ if not cur[1] then
   return {'NEW', ARGV[2]}
 end
 if cur[1] ~= ARGV[1] then return {'CONFLICT', cur[2]} end
+if cur[2] == ARGV[2] and cur[3] == '0' then return {'NEW', ARGV[2]} end  -- the winner, repeating
 if cur[3] == '1' then return {'DONE', cur[2], cur[4]} end
 return {'IN_PROGRESS', cur[2]}
 """
