@@ -140,3 +140,18 @@ async def test_illegal_transition_racing_a_legal_one(store_case: StoreCase) -> N
     assert isinstance(results[0], InvalidState | StaleVersion)
     stored = await st.get_payment("pay-i")
     assert stored is not None and stored.status is PaymentStatus.REFUNDED and stored.version == 1
+
+
+async def test_a_fresh_process_sweeps_every_shard_at_once(store_case: StoreCase) -> None:
+    """A new process's first calls are many at once (recovery sweeping 16 shards): the cluster
+    client must be initialised once, not by each of them (redis-py then reuses closed sockets)."""
+    await store_case.store.create_payment(make_payment("pay-s", wallet="alipay-cn", acquirer="kakaopay-kr",
+                                                       merchant_minor=5, status=PaymentStatus.PROCESSING))
+    for _ in range(5):
+        fresh = await store_case.another()
+        try:
+            found = await asyncio.gather(fresh.payments_in_progress(), fresh.payments_of_day("2026-03-02"),
+                                         fresh.get_payment("pay-s"), fresh.outbox_backlog("g"))
+        finally:
+            await close_other(store_case, fresh)
+        assert found[0] == ["pay-s"] and found[1] == ["pay-s"] and found[2] is not None

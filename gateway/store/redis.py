@@ -107,7 +107,9 @@ class RedisStore(Store):
     async def _load_scripts(self, seen: int) -> None:
         """SCRIPT LOAD every script (on every primary of a Cluster) unless someone already did
         since generation ``seen``: many concurrent first calls, or NOSCRIPT after a Redis
-        restart or failover, load them once, not once per caller."""
+        restart or failover, load them once, not once per caller. The first load is also the
+        client's first command, alone: redis-py's cluster client, initialised lazily by many
+        concurrent first commands, can hand out a connection another one just closed."""
         async with self._loading:
             if self._generation != seen:
                 return
@@ -131,6 +133,8 @@ class RedisStore(Store):
         raise StoreUnavailable(f"redis {name.lower()}: script cache keeps losing scripts")
 
     async def _call(self, op: str, *args: Any) -> Any:
+        if self._generation == 0:
+            await self._load_scripts(0)
         async with self._slots:
             with unavailable(op.lower()):
                 return await self._r.execute_command(op, *args)
