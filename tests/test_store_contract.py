@@ -172,6 +172,9 @@ async def test_everything_with_a_ttl_expires(store_case: StoreCase) -> None:
     assert await st.get_blob("b") is None
     assert await st.get_blob("forever") == b"y"
     assert await st.limit_usage("payer", "annual:2026") == 0
+    # the reservation lived as long as its counter: the same id now counts afresh
+    assert (await st.reserve_limits("payer", "r1", [LimitItem("annual:2026", 5, 10, ttl_s=60)])).ok
+    assert await st.limit_usage("payer", "annual:2026") == 5
 
 
 # -- quotes ----------------------------------------------------------------------------------------------

@@ -56,7 +56,8 @@ class MemoryStore(Store):
         self._days: dict[str, set[str]] = {}
         self._in_progress: set[str] = set()
         self._limits: dict[tuple[str, str], _Expiring] = {}  # (holder, counter) -> total
-        self._reservations: dict[tuple[str, str], dict[str, int]] = {}  # (holder, res id) -> counter -> held
+        # (holder, res id) -> counter -> held; lives as long as its longest counter, like on Redis
+        self._reservations: dict[tuple[str, str], _Expiring] = {}
         self._buckets: dict[str, tuple[float, float]] = {}  # bucket -> (tokens, at)
         self._streams = [_Stream() for _ in range(shards)]
         self._seq = 0
@@ -207,10 +208,20 @@ class MemoryStore(Store):
             return 0
         return int(item.value)
 
+    def _reservation(self, holder: str, reservation_id: str) -> dict[str, int] | None:
+        item = self._reservations.get((holder, reservation_id))
+        if item is None:
+            return None
+        if item.expires_at is not None and item.expires_at <= self._clock():
+            del self._reservations[(holder, reservation_id)]
+            return None
+        held: dict[str, int] = item.value
+        return held
+
     async def reserve_limits(self, holder: str, reservation_id: str, items: Sequence[LimitItem]) -> Reservation:
         if len({i.counter for i in items}) != len(items):
             raise ValueError("reserve_limits: each counter at most once")
-        if (holder, reservation_id) in self._reservations:
+        if self._reservation(holder, reservation_id) is not None:
             return Reservation(True, used={i.counter: self._usage(holder, i.counter) for i in items})
         before = {i.counter: self._usage(holder, i.counter) for i in items}
         for item in items:
@@ -220,13 +231,14 @@ class MemoryStore(Store):
         for item in items:
             total = before[item.counter] + item.amount
             self._limits[(holder, item.counter)] = _Expiring(total, now + item.ttl_s)
-        self._reservations[(holder, reservation_id)] = {i.counter: i.amount for i in items}
+        self._reservations[(holder, reservation_id)] = _Expiring(
+            {i.counter: i.amount for i in items}, now + max((i.ttl_s for i in items), default=1))
         return Reservation(True, used={i.counter: self._usage(holder, i.counter) for i in items})
 
     async def release_limits(
         self, holder: str, reservation_id: str, amounts: Mapping[str, int] | None = None
     ) -> None:
-        held = self._reservations.get((holder, reservation_id))
+        held = self._reservation(holder, reservation_id)
         if held is None:
             return
         for counter, amount in list(held.items()):
