@@ -43,8 +43,9 @@ class Fate:
 
 
 class Recovery:
-    def __init__(self, url: str, partners: dict[str, dict[str, Any]]) -> None:
+    def __init__(self, url: str, partners: dict[str, dict[str, Any]], timeout_s: float = 35.0) -> None:
         self.url = url.rstrip("/")
+        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self.signers = {pid: Signer(p["keyid"], p["alg"], load_private_key(Path(p["private_key"]), p["alg"]))
                         for pid, p in partners.items()}
         self.fate = Fate()
@@ -86,7 +87,7 @@ class Recovery:
             status = int(http) if http.isdigit() else 0
             if not self.note(r["partner"], status, r):
                 lost.append(r)
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        async with aiohttp.ClientSession(timeout=self.timeout) as session:
             sem = asyncio.Semaphore(16)
 
             async def resend(r: dict[str, Any]) -> None:
@@ -103,7 +104,7 @@ class Recovery:
 
     async def until_final(self, deadline: float) -> None:
         """Inquire every accepted payment until it is final (or the deadline passes)."""
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        async with aiohttp.ClientSession(timeout=self.timeout) as session:
             sem = asyncio.Semaphore(16)
 
             async def inquire(p: Payment) -> None:

@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 import os
 import time
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import httpx
 from _harness import PY, Proc, Procs, free_port, listening, wait_file, wait_until
 
-from gateway.sandbox_env import PARTNER_ALG, sample_qr
+from gateway.sandbox_env import PARTNER_ALG, dump_toml, sample_qr
 from gateway.signing import generate_key, private_pem, public_pem
 
 BENCH = Path(__file__).resolve().parent
@@ -114,6 +115,14 @@ def start_sandboxes(procs: Procs, workdir: Path, *, store_url: str, hang_s: floa
     doc = wait_file(ready, 60, [proc])
     doc["gateway_port"] = gw_port
     return proc, doc
+
+
+def set_config(config: str, section: str, **values: Any) -> None:
+    """Overwrite keys of one section of the run's gateway.toml (before the workers start)."""
+    path = Path(config)
+    doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    doc.setdefault(section, {}).update(values)
+    path.write_text(dump_toml(doc), encoding="utf-8")
 
 
 def start_worker(procs: Procs, config: str, port: int, name: str) -> Proc:

@@ -51,7 +51,9 @@ from _harness import (
     start_redis,
     table,
 )
-from _soakcheck import Recovery, verify, webhooks_missing
+from _soakcheck import FINAL, Recovery, verify, webhooks_missing
+
+from gateway.config import load_settings
 
 
 def parse_rates(text: str) -> dict[str, float]:
@@ -126,6 +128,8 @@ def run(args: argparse.Namespace, workdir: Path, procs: Procs) -> int:
     _, sbx = _stack.start_sandboxes(procs, workdir, store_url=f"redis://127.0.0.1:{redis_port}/0",
                                     hang_s=args.hang_s, seed=args.seed)
     config, gw_port, control = sbx["config"], sbx["gateway_port"], sbx["control"]
+    if args.lease_s:
+        _stack.set_config(config, "payments", lease_s=args.lease_s)
     url = f"http://127.0.0.1:{gw_port}"
     workers = _stack.start_gateway(procs, config, gw_port, args.workers)
     journeys = _stack.journeys(sbx["partners"])
@@ -139,12 +143,16 @@ def run(args: argparse.Namespace, workdir: Path, procs: Procs) -> int:
     faults(control, {"clear": True})
     log(t0, f"load done: {load['sent']} sent, {load['ok']} answered 2xx; faults off; recovering")
 
-    recovery = Recovery(url, sbx["partners"])
+    # A repeat of a request still being processed is answered within the gateway's own request
+    # timeout (it waits for the first one); a shorter client timeout would only start it over.
+    recovery = Recovery(url, sbx["partners"], timeout_s=load_settings(config).server.request_timeout_s + 5)
     lines = [json.loads(x) for x in records.read_text().splitlines() if x.strip()]
     until = time.monotonic() + args.recovery
     asyncio.run(recovery.settle_requests(lines, until))
+    log(t0, f"every request's fate known ({recovery.fate.resent} re-sent)")
     asyncio.run(recovery.until_final(until))
     fate = recovery.fate
+    log(t0, f"{sum(p.status in FINAL for p in fate.accepted.values())} of {len(fate.accepted)} payments final")
     snap = state(control)
     while not args.no_webhooks and webhooks_missing(fate, snap) and time.monotonic() < until:
         time.sleep(1.0)
@@ -199,6 +207,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--recovery", type=float, default=90.0, help="seconds allowed for recovery (default 90)")
     p.add_argument("--redis-signal", choices=["TERM", "KILL"], default="TERM", help="how redis is stopped")
     p.add_argument("--redis-down", type=float, default=1.0, help="seconds redis stays down (default 1)")
+    p.add_argument("--lease-s", type=float, default=0.0,
+                   help="the gateway's [payments] lease_s: how soon a killed worker's payments resume "
+                        "(default: the config's, 30 s)")
     p.add_argument("--no-worker-kill", action="store_true", help="do not SIGKILL a worker")
     p.add_argument("--no-redis-restart", action="store_true", help="do not restart redis")
     p.add_argument("--no-webhooks", action="store_true", help="do not check webhook delivery")
