@@ -5,7 +5,8 @@ Every call carries ``Authorization: SECRET_KEY <key>`` and is signed with the qr
 (``QrgwAuth``), which also verifies every answer. Amounts are integers in minor units.
 
 Mapping: an approve answered ``SUCCESS_PAYMENT`` → succeeded(tid); an error body
-``{"error_code", "error_message"}`` with HTTP 400 → failed(named code); HTTP 5xx, 401/403/429,
+``{"error_code", "error_message", "extras"?}`` with HTTP 400 → failed(``extras.method_result_code``
+when given, else the error code's name); HTTP 5xx, 401/403/429,
 error code -9798 (system) → unknown. Inquiry states: ``SUCCESS_PAYMENT`` /
 ``PART_CANCEL_PAYMENT`` → succeeded; ``CANCEL_PAYMENT`` → failed(CANCELLED); ``FAIL_PAYMENT`` /
 ``QUIT_PAYMENT`` → failed; ``IN_PROGRESS`` → unknown; error -780 → failed(not_found).
@@ -63,7 +64,11 @@ class KakaoPayAdapter(WalletAdapter, AcquirerAdapter):
         err = parse_as(K.ErrorBody, doc, self.partner_id, op)
         if err.error_code in _UNKNOWN_ERRORS:
             return None, Outcome.unknown(f"{op}: {err.error_code} {err.error_message}")
-        name = ERROR_NAMES.get(err.error_code, f"KAKAOPAY_{err.error_code}")
+        reason = (err.extras or {}).get("method_result_code")
+        if isinstance(reason, str) and reason:  # the payment method's or merchant's own reason
+            name = reason
+        else:
+            name = ERROR_NAMES.get(err.error_code, f"KAKAOPAY_{err.error_code}")
         return None, Outcome.failed(
             name, err.error_message, not_found=err.error_code == K.ERR_NOT_FOUND, error_code=err.error_code
         )

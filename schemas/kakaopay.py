@@ -32,6 +32,7 @@ ERR_CLOSED = -702  # order already cancelled (a late approve after a cancel)
 ERR_EXCEEDS = -721  # cancel_amount larger than what remains
 ERR_INCONSISTENT = -722  # same id, different content
 ERR_PARAM = -2  # bad parameter
+ERR_REFUSED = -799  # refused for a reason of the payment method or merchant: extras.method_result_code
 ERR_AUTH = -401  # SECRET_KEY or signature wrong
 ERR_SYSTEM = -9798  # temporary system error: outcome unknown
 

@@ -113,6 +113,24 @@ async def test_injected_faults_map_to_outcomes(sandbox_env: SandboxEnvironment, 
     await http.aclose()
 
 
+async def test_injected_refusal_code_reaches_the_outcome(sandbox_env: SandboxEnvironment, pid: str) -> None:
+    """``F=CODE`` on a debit and on a credit: the Outcome names CODE, and nothing moved."""
+    cur, payer, _ = FAMILIES[pid]
+    sbx = sandbox_env.sandbox(pid)
+    http = OutboundHttp()
+    wallet, acquirer = adapters(sandbox_env, pid, http)
+    sbx.faults.push("pay", "F=RISK_REJECT")
+    debit = debit_request(payer=payer, amount=M.of(cur, 10))
+    out = await wallet.pay(debit)
+    assert (out.kind, out.code, out.not_found) == ("failed", "RISK_REJECT", False)
+    sbx.faults.push("notify", "F=MERCHANT_CLOSED")
+    credit = credit_request(amount=M.of(cur, 500))
+    out = await acquirer.notify_paid(credit)
+    assert (out.kind, out.code, out.not_found) == ("failed", "MERCHANT_CLOSED", False)
+    assert credit.payment_id not in sbx.ledger.by_payment() and debit.payment_id not in sbx.ledger.by_payment()
+    await http.aclose()
+
+
 async def test_unverifiable_partner_and_wrong_gateway_key(sandbox_env: SandboxEnvironment, pid: str) -> None:
     cur, payer, _ = FAMILIES[pid]
     sbx = sandbox_env.sandbox(pid)

@@ -233,8 +233,12 @@ class KakaoPaySandbox(SandboxPartner):
         return err(K.ERR_SYSTEM, "sandbox: injected temporary system error", status=500)
 
     def refused(self, op: str, msg: Any, code: str) -> Wire:
-        num = int(code) if code.lstrip("-").isdigit() else K.ERR_PARAM
-        return err(num, f"sandbox: injected {code}")
+        if code.lstrip("-").isdigit():
+            return err(int(code), f"sandbox: injected {code}")
+        # a named reason travels as Kakao Pay's method result, not as a bad parameter
+        status, doc = err(K.ERR_REFUSED, f"sandbox: injected {code}")
+        doc["extras"] = {"method_result_code": code, "method_result_message": f"sandbox: injected {code}"}
+        return status, doc
 
     def error(self, exc: QrgwError) -> Wire:
         if "kakao_code" in exc.extra:
