@@ -13,8 +13,9 @@ from __future__ import annotations
 import hashlib
 
 from gateway.qr._common import crc16
+from gateway.qr._speedups import FAST_EMVCO
 from gateway.qr.alipayplus import decode_alipayplus, encode_alipayplus, is_url
-from gateway.qr.emvco import decode_emvco, encode_emvco
+from gateway.qr.emvco import decode_checked, encode_emvco
 from schemas.errors import QRError
 from schemas.qr import AlipayPlusQR, DecodedQR, MerchantQR
 
@@ -26,7 +27,11 @@ def decode(payload: str) -> MerchantQR | AlipayPlusQR:
     if not isinstance(payload, str):
         raise QRError("a QR payload is text", code="QR_MALFORMED", offset=0)
     if payload[:2] == "00":
-        return decode_emvco(payload)
+        if FAST_EMVCO is not None:  # compiled: well-formed payloads only, None for the reference to judge
+            qr: MerchantQR | None = FAST_EMVCO(payload)
+            if qr is not None:
+                return qr
+        return decode_checked(payload)
     if is_url(payload):
         return decode_alipayplus(payload)
     raise QRError(

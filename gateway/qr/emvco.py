@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from gateway.qr._common import CURRENCIES, HEAD, build, crc16, fail
+from gateway.qr._speedups import FAST_EMVCO
 from schemas.errors import QRError
 from schemas.qr import ADDITIONAL_DATA_NAMES, AdditionalData, LanguageTemplate, MerchantAccount, MerchantQR
 
@@ -100,6 +101,18 @@ def offsets(p: str) -> dict[str, int]:
 
 def decode_emvco(p: str) -> MerchantQR:
     """Decode an EMVCo MPM payload (it starts with ``00``) or raise ``QRError``."""
+    if FAST_EMVCO is not None:
+        qr: MerchantQR | None = FAST_EMVCO(p)
+        if qr is not None:
+            return qr
+    return decode_checked(p)
+
+
+def decode_checked(p: str) -> MerchantQR:
+    """The reference decoder: every check in order, and the exact error of the first that fails.
+
+    The compiled fast path (``_scan``, see ``_speedups``) accepts only payloads this accepts, with
+    an equal model; anything else it hands here."""
     objs: dict[str, str] = {}
     i, end = 0, len(p)
     head = HEAD.get
