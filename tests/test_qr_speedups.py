@@ -98,6 +98,12 @@ def test_out_of_order_and_unusual_shapes_agree() -> None:
         base + tlv("27", "0X120103ABC"), base + tlv("27", "0003ABC0003ABD"), base + tlv("62", "0101A0101B"),
         base + tlv("62", "01"), base + tlv("27", "0003ABC01"),  # malformed sub-objects
     ]
+    late = "5802KR" + base + "6304"  # tag 00 not first: decode does not read it as EMVCo at all
+    check(late + crc16(late))
+    with pytest.raises(QRError) as info:
+        decode(late + crc16(late))
+    assert info.value.code == "QR_UNSUPPORTED_FORMAT"
+    assert PURE.emvco(b"000201") is None and PURE.emvco(None) is None
     mid = base + "6304ABCD" + "9904"  # a CRC object that is not the last one, the payload's CRC at the end
     check(mid + crc16(mid))
     for body in shapes:

@@ -24,13 +24,13 @@ __all__ = ["AlipayPlusQR", "DecodedQR", "MerchantQR", "QRError", "crc16", "decod
 
 def decode(payload: str) -> MerchantQR | AlipayPlusQR:
     """Decode a merchant-presented code exactly as given (no trimming) or raise ``QRError``."""
+    if FAST_EMVCO is not None:  # compiled: well-formed EMVCo payloads only, else None for the checks below
+        qr: MerchantQR | None = FAST_EMVCO(payload)
+        if qr is not None:
+            return qr
     if not isinstance(payload, str):
         raise QRError("a QR payload is text", code="QR_MALFORMED", offset=0)
     if payload[:2] == "00":
-        if FAST_EMVCO is not None:  # compiled: well-formed payloads only, None for the reference to judge
-            qr: MerchantQR | None = FAST_EMVCO(payload)
-            if qr is not None:
-                return qr
         return decode_checked(payload)
     if is_url(payload):
         return decode_alipayplus(payload)

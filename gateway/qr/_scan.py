@@ -58,6 +58,18 @@ def scan(p: str, i: int, end: int) -> dict[str, str] | None:
     return out
 
 
+def top_ids(p: str) -> list[str]:
+    """The ids of a well-formed payload's data objects in printed order."""
+    out: list[str] = []
+    i = 0
+    end = len(p)
+    while i < end:
+        h = head(p, i, end)
+        out.append(TAGS[h // 100])
+        i += 4 + h % 100
+    return out
+
+
 def hexval(c: int) -> int:
     """The value of the hexadecimal digit with code point ``c`` (either case), or -1."""
     if 48 <= c <= 57:
@@ -126,8 +138,12 @@ class Scanner:
         self.additional_fields = frozenset(additional.model_fields)
         self.language_fields = frozenset(language.model_fields)
 
-    def emvco(self, p: str) -> Any:
-        """The ``MerchantQR`` of ``p``, or None when the reference decoder must decide."""
+    def emvco(self, payload: object) -> Any:
+        """The ``MerchantQR`` of ``payload``, or None when the reference decoder must decide (anything
+        but a ``str`` that starts with tag 00 included: ``decode`` calls this first)."""
+        if not isinstance(payload, str):
+            return None
+        p: str = payload
         tags = TAGS
         pfi: str | None = None
         poi: str | None = None
@@ -142,7 +158,6 @@ class Scanner:
         city: str | None = None
         postal: str | None = None
         crc: str | None = None
-        seq: list[str] = []  # every id in printed order
         accounts: list[Any] = []
         unreserved: dict[str, str] = {}
         other: dict[str, str] = {}
@@ -171,10 +186,11 @@ class Scanner:
                     return None
                 seen_hi |= 1 << (t - 50)
             tag = tags[t]
-            seq.append(tag)
             asc_before = asc
             if t < prev:
                 asc = False
+            elif prev < 0 and t != 0:  # decode reads only payloads that start with 00
+                return None
             prev = t
             at = i
             if t <= 1:
@@ -271,7 +287,6 @@ class Scanner:
                 return None
             if (fixed is not None and not amount_ok(fixed)) or (pct is not None and not amount_ok(pct)):
                 return None
-        seq.pop()  # the CRC
         obj = _new(self.qr)
         object.__setattr__(obj, "__dict__", {
             "format": "emvco", "payload_format_indicator": "01", "point_of_initiation": poi,
@@ -280,7 +295,7 @@ class Scanner:
             "convenience_fee_percentage": pct, "country": country, "merchant_name": name,
             "merchant_city": city, "postal_code": postal, "additional_data": additional,
             "language": language, "unreserved": unreserved, "other": other, "crc": crc,
-            "order": None if asc_before else seq,
+            "order": None if asc_before else top_ids(p)[:-1],  # without the CRC
         })
         object.__setattr__(obj, "__pydantic_fields_set__", set(self.qr_fields))
         object.__setattr__(obj, "__pydantic_extra__", None)
