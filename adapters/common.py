@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol, TypeVar
 
 import httpx
 from pydantic import BaseModel, ValidationError
@@ -14,7 +14,6 @@ from adapters.base import Outcome
 from adapters.endpoint import PartnerEndpoint
 from adapters.http import OutboundHttp
 from schemas.errors import PartnerProtocolError, PartnerUnavailable
-from schemas.payment import MerchantAccount
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -59,7 +58,17 @@ async def guarded(
     return outcome
 
 
-def merchant_ref(account: MerchantAccount | None, fallback: str) -> str:
+class AccountLike(Protocol):
+    """A merchant account template as any model carries it (the payment record's or a wire body's)."""
+
+    @property
+    def identifier(self) -> str: ...
+
+    @property
+    def fields(self) -> Mapping[str, str]: ...
+
+
+def merchant_ref(account: AccountLike | None, fallback: str) -> str:
     """The merchant's id at its acquirer: a named ``merchant_id`` field, else the QR template's
     sub-tag 01 (where the sample QRs carry it), else the template identifier."""
     if account is None:

@@ -125,3 +125,17 @@ async def test_a_retried_update_whose_reply_was_lost_succeeds(redis_url: str) ->
         assert (await store._eval("UPDATE_PAYMENT", keys, other))[0] == 1  # a different writer: stale
     finally:
         await store.aclose()
+
+
+async def test_a_second_process_joins_an_existing_consumer_group(redis_url: str) -> None:
+    # The group's creator and every later worker (a restart, a second gateway) share the outbox.
+    first = await RedisStore.connect(redis_url, pool_size=2, timeout_s=2.0, prefix="joins:")
+    second = await RedisStore.connect(redis_url, pool_size=2, timeout_s=2.0, prefix="joins:")
+    try:
+        assert await first.read_events("webhooks", "gw-a") == []
+        await second.append_events(3, [{"event_id": "evt-1"}])
+        got = await second.read_events("webhooks", "gw-b")
+        assert [dict(e.event) for e in got] == [{"event_id": "evt-1"}]
+    finally:
+        await first.aclose()
+        await second.aclose()

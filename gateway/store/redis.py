@@ -53,7 +53,8 @@ def unavailable(op: str) -> Iterator[None]:
     except (rex.ConnectionError, rex.TimeoutError, rex.ClusterError, rex.MaxConnectionsError) as exc:
         raise StoreUnavailable(f"redis {op}: {exc}") from exc
     except rex.ResponseError as exc:
-        if str(exc).startswith(_TRANSIENT_REPLIES):
+        # Match the error word whole: "BUSYGROUP" (group exists) is an answer, not "BUSY".
+        if str(exc).split(" ", 1)[0] in _TRANSIENT_REPLIES:
             raise StoreUnavailable(f"redis {op}: {exc}") from exc
         raise
     except rex.RedisClusterException as exc:  # e.g. no reachable startup node
