@@ -89,7 +89,7 @@ async def test_reclaim_respects_count(store_case: StoreCase) -> None:
     first = await st.reclaim_events("g", "c2", min_idle_ms=IDLE_MS, count=4)
     second = await st.reclaim_events("g", "c2", min_idle_ms=IDLE_MS, count=4)
     assert len(first) == 4 and len(second) == 2  # the 4 just reclaimed are not idle, the other 2 are
-    assert {e.entry_id for e in first}.isdisjoint(e.entry_id for e in second)
+    assert {(e.shard, e.entry_id) for e in first}.isdisjoint((e.shard, e.entry_id) for e in second)
     assert await st.reclaim_events("g", "c2", min_idle_ms=IDLE_MS) == []
     await store_case.advance(IDLE_S)
     assert len(await st.reclaim_events("g", "c2", min_idle_ms=IDLE_MS, count=100)) == 6
