@@ -21,7 +21,17 @@ from gateway.events import payment_event
 from gateway.payments import state as st
 from gateway.payments.days import business_day
 from gateway.payments.ports import Partners, PolicyResult, Pricing, QrResolver, QuoteInfo, ResolvedQR
-from gateway.payments.steps import Caller, CallObserver, Clock, cas, fingerprint, lease_name, new_id, utcnow
+from gateway.payments.steps import (
+    Caller,
+    CallObserver,
+    Clock,
+    cas,
+    copy_record,
+    fingerprint,
+    lease_name,
+    new_id,
+    utcnow,
+)
 from gateway.store.base import ClaimStatus, StaleVersion, Store
 from schemas.api import PaymentRequest
 from schemas.errors import (
@@ -266,7 +276,7 @@ class Orchestrator:
         def change(cur: PaymentRecord) -> Any:
             if cur.status != PaymentStatus.PROCESSING or cur.stage not in st.ACTIVE_STAGES:
                 return None
-            new = cur.model_copy(deep=True)
+            new = copy_record(cur)
             visits = new.legs.setdefault("visits", {})
             visits[new.stage] = visits.get(new.stage, 0) + 1
             new.next_attempt_at = self.clock() + timedelta(seconds=self.policy.lease_s)
@@ -304,7 +314,7 @@ class Orchestrator:
         def change(cur: PaymentRecord) -> Any:
             if cur.status != PaymentStatus.PROCESSING or cur.stage != rec.stage:
                 return None
-            new = cur.model_copy(deep=True)
+            new = copy_record(cur)
             new.next_attempt_at = self.clock()
             visits = new.legs.setdefault("visits", {})
             visits[new.stage] = max(0, visits.get(new.stage, 1) - 1)  # recovery counts the visit again
@@ -352,7 +362,7 @@ class Orchestrator:
         )
 
     async def _apply(self, rec: PaymentRecord, o: Outcome, d: st.Decision) -> PaymentRecord:
-        new = rec.model_copy(deep=True)
+        new = copy_record(rec)
         now = self.clock()
         leg = "debit" if rec.stage.startswith("debit") else "credit"
         new.legs[leg][rec.stage] = {
