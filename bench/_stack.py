@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 import tomllib
 from pathlib import Path
@@ -154,7 +155,9 @@ def run_loadgen(procs: Procs, workdir: Path, tag: str, url: str, journeys: list[
                 records: Path | None = None) -> tuple[Proc, Path]:
     """Start the load generator (its own process); ``finish_loadgen`` collects its result."""
     spec = workdir / f"spec-{tag}.json"
-    spec.write_text(json.dumps({"url": url, "run_id": f"{tag}{int(time.time() * 1000) % 10**8}",
+    # run_id prefixes every payment_request_id, which PROTOCOL.md §5 limits to [A-Za-z0-9_-]
+    run_id = re.sub(r"[^A-Za-z0-9_-]", "-", tag) + str(int(time.time() * 1000) % 10**8)
+    spec.write_text(json.dumps({"url": url, "run_id": run_id,
                                 "journeys": journeys}))
     out = workdir / f"result-{tag}.json"
     argv = [PY, str(BENCH / "loadgen.py"), "--spec", str(spec), "--out", str(out), "--concurrency",

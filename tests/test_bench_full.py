@@ -32,9 +32,10 @@ def row(text: str, name: str) -> str:
 
 
 def test_e2e_prints_gateway_floor_and_ratio() -> None:
-    text = run_bench("e2e.py", "--workers", "1", "--duration", "2", "--warmup", "0.5", "--concurrency", "4")
+    text = run_bench("e2e.py", "--workers", "1", "--duration", "2", "--warmup", "0.5", "--concurrency", "4",
+                     "--at70")
     assert "== e2e summary ==" in text
-    for target in ("gateway", "floor"):
+    for target in ("gateway", "floor", "gateway@70%", "floor@70%"):
         got = row(text, target)
         m = re.match(r"([\d.]+)/s\s+p50\s+[\d.]+\s+p90\s+[\d.]+\s+p99\s+[\d.]+\s+max\s+[\d.]+ ms\s+"
                      r"cpu\s+[\d.]+ ms/pay\s+errors (\d+)$", got)
@@ -43,6 +44,7 @@ def test_e2e_prints_gateway_floor_and_ratio() -> None:
     ratio = row(text, "ratio gateway/floor")
     assert re.match(r"\d+\.\d\d \(goal >= 0\.60\)$", ratio) and float(ratio.split()[0]) > 0
     assert row(text, "machine").startswith("cores=")
+    assert re.match(r"[\d.]+ ms \(goal < 50\)$", row(text, "gateway p99 @70% max"))
 
 
 def test_soak_kill_and_redis_restart_lose_nothing() -> None:
