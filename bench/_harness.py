@@ -12,12 +12,14 @@ import atexit
 import json
 import math
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -201,6 +203,27 @@ def hard_deadline(seconds: float) -> None:
     signal.signal(signal.SIGTERM, _raise_stopped)
     signal.signal(signal.SIGINT, _raise_stopped)
     signal.setitimer(signal.ITIMER_REAL, seconds)
+
+
+def run_bounded(name: str, deadline: float, keep: bool, body: Callable[[Path, Procs], int],
+                errors: tuple[type[BaseException], ...] = ()) -> int:
+    """Run ``body(workdir, procs)`` under a hard deadline; whatever happens, stop every child
+    process and (unless ``keep``) remove the temporary folder. Aborts print one line, exit 1."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"qrgw-{name}-"))
+    procs = Procs(workdir)
+    aborts: tuple[type[BaseException], ...] = (DeadlineExceeded, Stopped, RuntimeError, *errors)
+    t0 = time.monotonic()
+    hard_deadline(deadline)
+    try:
+        return body(workdir, procs)
+    except aborts as exc:
+        print(f"{name}: aborted after {time.monotonic() - t0:.0f}s: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        hard_deadline(0)
+        procs.stop_all()
+        if not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def cpu_seconds(pid: int) -> float:

@@ -19,23 +19,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import _stack
 from _harness import (
-    DeadlineExceeded,
     Proc,
     Procs,
-    Stopped,
     free_port,
-    hard_deadline,
     latency_summary,
     machine_line,
+    run_bounded,
     start_redis,
     table,
 )
@@ -167,20 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     per_target = (args.warmup + args.duration * (2 if args.at70 else 1)) + 3 * args.timeout + 30
     deadline = args.deadline or 60 + per_target * (1 if args.floor_only or args.no_floor else 2)
-    workdir = Path(tempfile.mkdtemp(prefix="qrgw-e2e-"))
-    procs = Procs(workdir)
-    t0 = time.monotonic()
-    hard_deadline(deadline)
-    try:
-        return run(args, workdir, procs)
-    except (DeadlineExceeded, Stopped, RuntimeError) as exc:
-        print(f"e2e: aborted after {time.monotonic() - t0:.0f}s: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        hard_deadline(0)
-        procs.stop_all()
-        if not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
+    return run_bounded("e2e", deadline, args.keep, lambda workdir, procs: run(args, workdir, procs), ())
 
 
 if __name__ == "__main__":

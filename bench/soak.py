@@ -26,11 +26,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -41,13 +39,11 @@ import httpx
 from _harness import (
     PY,
     REPO,
-    DeadlineExceeded,
     Proc,
     Procs,
-    Stopped,
     free_port,
-    hard_deadline,
     machine_line,
+    run_bounded,
     start_redis,
     table,
 )
@@ -223,20 +219,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     deadline = args.deadline or 120 + args.duration + args.timeout + args.recovery + 2 * args.redis_down
-    workdir = Path(tempfile.mkdtemp(prefix="qrgw-soak-"))
-    procs = Procs(workdir)
-    t0 = time.monotonic()
-    hard_deadline(deadline)
-    try:
-        return run(args, workdir, procs)
-    except (DeadlineExceeded, Stopped, RuntimeError, httpx.HTTPError) as exc:
-        print(f"soak: aborted after {time.monotonic() - t0:.0f}s: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        hard_deadline(0)
-        procs.stop_all()
-        if not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
+    return run_bounded("soak", deadline, args.keep, lambda workdir, procs: run(args, workdir, procs),
+                       (httpx.HTTPError,))
 
 
 if __name__ == "__main__":
