@@ -122,6 +122,36 @@ def minor_units(amount: str, exponent: int) -> int:
     return value * scale
 
 
+def _model(cls: Any, d: dict[str, Any], fields_set: frozenset[str]) -> Any:
+    """An instance of pydantic model ``cls`` holding ``d`` as is (the caller validated it)."""
+    obj = _new(cls)
+    object.__setattr__(obj, "__dict__", d)
+    object.__setattr__(obj, "__pydantic_fields_set__", set(fields_set))
+    object.__setattr__(obj, "__pydantic_extra__", None)
+    object.__setattr__(obj, "__pydantic_private__", None)
+    return obj
+
+
+def _named(fields: dict[str, str], d: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    """Fill ``d`` from a template's sub-tags: named ones by name, the rest kept in ``other``, and
+    ``order`` recorded only when the sub-tags were printed out of ascending order."""
+    other: dict[str, str] = {}
+    prev = ""
+    asc = True
+    for tag, v in fields.items():
+        name = names.get(tag)
+        if name is None:
+            other[tag] = v
+        else:
+            d[name] = v
+        if tag < prev:
+            asc = False
+        prev = tag
+    d["other"] = other
+    d["order"] = None if asc else list(fields)
+    return d
+
+
 class Scanner:
     """Decodes well-formed EMVCo payloads into the given pydantic model classes (built without
     re-validation: the same ``__dict__`` and fields-set that ``_common.build`` gives)."""
@@ -287,8 +317,7 @@ class Scanner:
                 return None
             if (fixed is not None and not amount_ok(fixed)) or (pct is not None and not amount_ok(pct)):
                 return None
-        obj = _new(self.qr)
-        object.__setattr__(obj, "__dict__", {
+        return _model(self.qr, {
             "format": "emvco", "payload_format_indicator": "01", "point_of_initiation": poi,
             "merchant_accounts": accounts, "mcc": mcc, "currency": cur, "currency_alpha": currency[0],
             "amount": amount, "amount_minor": minor, "tip_indicator": tip, "convenience_fee_fixed": fixed,
@@ -296,19 +325,10 @@ class Scanner:
             "merchant_city": city, "postal_code": postal, "additional_data": additional,
             "language": language, "unreserved": unreserved, "other": other, "crc": crc,
             "order": None if asc_before else top_ids(p)[:-1],  # without the CRC
-        })
-        object.__setattr__(obj, "__pydantic_fields_set__", set(self.qr_fields))
-        object.__setattr__(obj, "__pydantic_extra__", None)
-        object.__setattr__(obj, "__pydantic_private__", None)
-        return obj
+        }, self.qr_fields)
 
     def _account(self, tag: str, value: str | None, fields: dict[str, str] | None) -> Any:
-        obj = _new(self.account)
-        object.__setattr__(obj, "__dict__", {"tag": tag, "value": value, "fields": fields})
-        object.__setattr__(obj, "__pydantic_fields_set__", set(self.account_fields))
-        object.__setattr__(obj, "__pydantic_extra__", None)
-        object.__setattr__(obj, "__pydantic_private__", None)
-        return obj
+        return _model(self.account, {"tag": tag, "value": value, "fields": fields}, self.account_fields)
 
     def _additional(self, p: str, i: int, end: int) -> Any:
         fields = scan(p, i, end)
@@ -319,51 +339,11 @@ class Scanner:
             "reference_label": None, "customer_label": None, "terminal_label": None,
             "purpose_of_transaction": None, "consumer_data_request": None,
         }
-        other: dict[str, str] = {}
-        names = ADDITIONAL
-        prev = ""
-        asc = True
-        for tag, v in fields.items():
-            name = names.get(tag)
-            if name is None:
-                other[tag] = v
-            else:
-                d[name] = v
-            if tag < prev:
-                asc = False
-            prev = tag
-        d["other"] = other
-        d["order"] = None if asc else list(fields)
-        obj = _new(self.additional)
-        object.__setattr__(obj, "__dict__", d)
-        object.__setattr__(obj, "__pydantic_fields_set__", set(self.additional_fields))
-        object.__setattr__(obj, "__pydantic_extra__", None)
-        object.__setattr__(obj, "__pydantic_private__", None)
-        return obj
+        return _model(self.additional, _named(fields, d, ADDITIONAL), self.additional_fields)
 
     def _language(self, p: str, i: int, end: int) -> Any:
         fields = scan(p, i, end)
         if fields is None or not fields.get("00") or not fields.get("01"):
             return None
         d: dict[str, Any] = {"language_preference": None, "merchant_name": None, "merchant_city": None}
-        other: dict[str, str] = {}
-        names = LANGUAGE
-        prev = ""
-        asc = True
-        for tag, v in fields.items():
-            name = names.get(tag)
-            if name is None:
-                other[tag] = v
-            else:
-                d[name] = v
-            if tag < prev:
-                asc = False
-            prev = tag
-        d["other"] = other
-        d["order"] = None if asc else list(fields)
-        obj = _new(self.language)
-        object.__setattr__(obj, "__dict__", d)
-        object.__setattr__(obj, "__pydantic_fields_set__", set(self.language_fields))
-        object.__setattr__(obj, "__pydantic_extra__", None)
-        object.__setattr__(obj, "__pydantic_private__", None)
-        return obj
+        return _model(self.language, _named(fields, d, LANGUAGE), self.language_fields)
