@@ -25,6 +25,7 @@ from adapters.sandbox.ledger import merge_sums, violations
 from adapters.sandbox.qrgw import QrgwSandbox
 from adapters.sandbox.server import SandboxConfig, SandboxPartner
 from gateway.config import Settings, load_settings
+from gateway.qr import samples
 from gateway.signing import KeyRegistry, PublicKeyEntry, Signer, generate_key, private_pem, public_pem
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "config" / "sandbox.toml"
@@ -240,48 +241,15 @@ class SandboxEnvironment:
         return sample_qr(merchant, amount=amount, korean=korean)
 
 
-# --- sample merchant QR codes (EMVCo MPM), built here to keep this module free of gateway.qr -------
-def _tlv(tag: str, value: str) -> str:
-    n = len(value)
-    if n > 99:
-        raise ValueError(f"tag {tag}: value longer than 99 characters")
-    return f"{tag}{n:02d}{value}"
-
-
-def crc16_ccitt_false(data: bytes) -> int:
-    crc = 0xFFFF
-    for byte in data:
-        crc ^= byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
-            crc &= 0xFFFF
-    return crc
-
-
+# --- sample merchant QR codes: the codec's own samples (encoded by gateway.qr, CRC included) ----
 def sample_qr(merchant: Merchant = "seoul", *, amount: int | None = None, korean: bool = False) -> str:
-    """The shared QR of the topology's sample merchants (docs: notes/topology)."""
+    """The shared QR of the topology's sample merchants; ``amount`` as printed in tag 54."""
+    printed = None if amount is None else str(amount)
     if merchant == "seoul":
-        templates = [
-            ("26", [("00", "com.kakaopay"), ("01", "KP-M-HANGANG-0001")]),
-            ("27", [("00", "com.alipay"), ("01", "ALIKR-HANGANG-0001")]),
-        ]
-        mcc, cur, country, name, city = "5812", "410", "KR", "HANGANG BBQ", "SEOUL"
-        if korean:
-            name, city = "한강 바베큐", "서울"
-    elif merchant == "shanghai":
-        templates = [("26", [("00", "com.alipay"), ("01", "ALICN-NOODLE-0001")])]
-        mcc, cur, country, name, city = "5812", "156", "CN", "SHANGHAI NOODLE HOUSE", "SHANGHAI"
-    else:
-        templates = [("26", [("00", "sg.openwallet"), ("01", "OW-HAWKER-0001")])]
-        mcc, cur, country, name, city = "5812", "702", "SG", "MAXWELL HAWKER", "SINGAPORE"
-    parts = [_tlv("00", "01"), _tlv("01", "12" if amount is not None else "11")]
-    parts += [_tlv(tag, "".join(_tlv(t, v) for t, v in subs)) for tag, subs in templates]
-    parts += [_tlv("52", mcc), _tlv("53", cur)]
-    if amount is not None:
-        parts.append(_tlv("54", str(amount)))
-    parts += [_tlv("58", country), _tlv("59", name), _tlv("60", city)]
-    body = "".join(parts) + "6304"
-    return body + f"{crc16_ccitt_false(body.encode('utf-8')):04X}"
+        return samples.seoul(printed, korean=korean)
+    if merchant == "shanghai":
+        return samples.shanghai(printed)
+    return samples.singapore(printed)
 
 
 # --- a small TOML writer (tables, arrays of tables, scalars, arrays of scalars) ------------------

@@ -13,7 +13,8 @@ from adapters.base import AcquirerAdapter, WalletAdapter
 from adapters.factory import build_adapters
 from adapters.http import OutboundHttp
 from gateway.config import load_settings
-from gateway.sandbox_env import SandboxEnvironment, crc16_ccitt_false
+from gateway.qr import crc16
+from gateway.sandbox_env import SandboxEnvironment
 from gateway.signing import KeyRegistry, Signer, generate_key, sign_request
 from gateway.testing.sandboxes import credit_request, debit_request
 from schemas.money import MoneyModel as M
@@ -194,4 +195,4 @@ async def test_settings_and_sample_qr(sandbox_env: SandboxEnvironment, pid: str)
     assert [p.id for p in again.partners] == [p.id for p in settings.partners]
     qr = sandbox_env.sample_qr("seoul", amount=15000)
     assert "com.kakaopay" in qr and "com.alipay" in qr and "5303410" in qr
-    assert qr[-4:] == f"{crc16_ccitt_false(qr[:-4].encode()):04X}"
+    assert qr[-4:] == crc16(qr[:-4])
