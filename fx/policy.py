@@ -231,7 +231,13 @@ class FxPolicy:
         # a day past the window's end, so a late release still finds its counter
         return max(1, int((window_end - at).total_seconds()) + 86_400)
 
-    async def release(self, reservation: Mapping[str, Any], *, fraction: tuple[int, int] | None = None) -> None:
+    async def release(
+        self,
+        reservation: Mapping[str, Any],
+        *,
+        fraction: tuple[int, int] | None = None,
+        release_id: str | None = None,
+    ) -> None:
         """Give counters back: all (``None``) or ``num/den`` of what was reserved (partial refund).
 
         A fraction rounds down (per counter, in cents): a series of partial refunds may leave a
@@ -247,4 +253,4 @@ class FxPolicy:
         if num <= 0 or den <= 0:
             return
         amounts = {str(c): int(a) * num // den for c, a in dict(reservation.get("amounts", {})).items()}
-        await self.ledger.release_limits(holder, rid, amounts)
+        await self.ledger.release_limits(holder, rid, amounts, release_id=release_id)

@@ -75,7 +75,12 @@ class LimitLedger(Protocol):
         """All or nothing; answers a ``ReservationLike``. ``items`` are the store's LimitItem."""
 
     async def release_limits(
-        self, holder: str, reservation_id: str, amounts: Mapping[str, int] | None = None
+        self,
+        holder: str,
+        reservation_id: str,
+        amounts: Mapping[str, int] | None = None,
+        *,
+        release_id: str | None = None,
     ) -> None: ...
 
     async def limit_usage(self, holder: str, counter: str) -> int: ...

@@ -147,8 +147,16 @@ class QuoteService:
         return mid, spread, rate, payer
 
     async def quote(
-        self, *, merchant_amount: Money, payer_currency: str, partner_id: str, qr_fingerprint: str
+        self,
+        *,
+        merchant_amount: Money,
+        payer_currency: str,
+        partner_id: str,
+        qr_fingerprint: str,
+        persist: bool = True,
     ) -> Quote:
+        """A locked quote; ``persist=False`` skips storing it (the caller keeps it, e.g. a payment
+        that prices its own quote and locks it by storing it in its record)."""
         mid, spread, rate, payer = await self.price(merchant_amount, payer_currency)
         now = self.clock()
         q = Quote(
@@ -163,9 +171,23 @@ class QuoteService:
             created_at=now,
             expires_at=now + timedelta(seconds=self.settings.quote_ttl_s),
         )
+        if not persist:
+            return q
         # kept past its expiry for a grace period, so a late use answers QUOTE_EXPIRED, not unknown
         await self.repo.put_quote(q.quote_id, q.to_record(), self.settings.quote_ttl_s + self.settings.quote_grace_s)
         return q
+
+    async def peek(self, quote_id: str, *, partner_id: str, qr_fingerprint: str, merchant_amount: Money) -> Quote:
+        """The stored quote if it is unexpired and bound to this partner, QR and amount (not consumed)."""
+        data = await self.repo.get_quote(quote_id)
+        if data is None:
+            raise QuoteInvalid("unknown quote")
+        stored = Quote.from_wire(data)
+        if self.clock() >= stored.expires_at:
+            raise QuoteExpired(f"quote expired at {rfc3339(stored.expires_at)}")
+        if any(str(data.get(k)) != v for k, v in Quote.binding(partner_id, qr_fingerprint, merchant_amount).items()):
+            raise QuoteInvalid("quote bound to another partner, QR or amount")
+        return stored
 
     async def redeem(
         self, quote_id: str, *, partner_id: str, qr_fingerprint: str, merchant_amount: Money, consumer: str
@@ -177,11 +199,19 @@ class QuoteService:
         stored = Quote.from_wire(data)
         if self.clock() >= stored.expires_at:
             raise QuoteExpired(f"quote expired at {rfc3339(stored.expires_at)}")
+        await self.consume(quote_id, partner_id=partner_id, qr_fingerprint=qr_fingerprint,
+                           merchant_amount=merchant_amount, consumer=consumer)
+        return stored
+
+    async def consume(
+        self, quote_id: str, *, partner_id: str, qr_fingerprint: str, merchant_amount: Money, consumer: str
+    ) -> None:
+        """Mark a (peeked) quote used by ``consumer``; a repeat by the same consumer is OK."""
         expect = Quote.binding(partner_id, qr_fingerprint, merchant_amount)
         use = await self.repo.consume_quote(quote_id, expect, consumer)
         status = str(use.status)
         if status == "OK":
-            return stored
+            return
         if status == "MISSING":
             raise QuoteExpired("quote expired")
         if status == "USED":

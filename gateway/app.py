@@ -55,7 +55,7 @@ def create_app(settings: Settings) -> web.Application:
         raise ConfigError("gateway.keys: at least one signing key is required (every response is signed)")
     # Signing sits inside request_id and outside problem_middleware, so problem answers are signed too.
     signing = make_signing_middleware(
-        registry, AppNonceStore(app), problem_response, UNSIGNED_PATHS,
+        registry, AppNonceStore(app, settings), problem_response, UNSIGNED_PATHS,
         public_base_url=settings.server.base_url,
     )
     app.middlewares.insert(1, signing)

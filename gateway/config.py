@@ -53,6 +53,9 @@ class StoreSettings(_Strict):
     url: str = "memory://"
     pool_size: int = Field(default=64, ge=1)
     timeout_s: float = Field(default=2.0, gt=0)
+    # A call whose reply is lost is repeated (identically: every store call is safe to repeat) until it
+    # answers or this much time has passed; then the outcome is unknown and the request answers 503.
+    repeat_budget_s: float = Field(default=5.0, ge=0, le=60)
 
     @field_validator("url")
     @classmethod

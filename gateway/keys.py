@@ -6,6 +6,8 @@ stays self-contained)."""
 
 from __future__ import annotations
 
+import asyncio
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -54,12 +56,32 @@ def registry_from_settings(settings: Settings) -> KeyRegistry:
     return KeyRegistry([s for _, _, s in signers], public, client_ids=client_ids)
 
 
+# (partner, seconds to wait) of the token the nonce check took for this request (see AppNonceStore).
+ADMITTED: ContextVar[tuple[str, float] | None] = ContextVar("qrgw_admitted", default=None)
+
+
 class AppNonceStore:
     """The app's Store as a NonceStore, looked up per call: the store only exists once the
-    store cleanup_ctx has run, after the middleware was built."""
+    store cleanup_ctx has run, after the middleware was built.
 
-    def __init__(self, app: web.Application) -> None:
+    The nonce check is the first store call of every signed request; when the key's partner has a
+    rate limit, the partner's token is taken concurrently with it (another key, maybe another
+    Cluster slot: two calls in flight, one round trip of waiting) and left in ``ADMITTED`` for the
+    rate-limit middleware, which then needs no call of its own."""
+
+    def __init__(self, app: web.Application, settings: Settings | None = None) -> None:
         self._app = app
+        self._partner_of = {k.keyid: p.id for p in settings.partners for k in p.keys} if settings else {}
+        self._limits = {p.id: p.rate_limit for p in settings.partners if p.rate_limit} if settings else {}
 
     async def remember_nonce(self, keyid: str, nonce: str, ttl_s: int) -> bool:
-        return await self._app[STORE].remember_nonce(keyid, nonce, ttl_s)
+        store = self._app[STORE]
+        partner = self._partner_of.get(keyid)
+        limit = self._limits.get(partner) if partner else None
+        if partner is None or limit is None:
+            return await store.remember_nonce(keyid, nonce, ttl_s)
+        fresh, wait = await asyncio.gather(
+            store.remember_nonce(keyid, nonce, ttl_s), store.take_token(f"rl:{partner}", limit.rate_per_s, limit.burst)
+        )
+        ADMITTED.set((partner, wait))
+        return fresh

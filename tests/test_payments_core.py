@@ -8,7 +8,7 @@ import pytest
 
 from adapters.base import CreditRequest, Outcome
 from gateway.payments import state as st
-from gateway.payments.steps import fingerprint, lease_name
+from gateway.payments.steps import fingerprint
 from gateway.store.memory import MemoryStore
 from gateway.testing.payments import (
     PAYER_START,
@@ -21,7 +21,6 @@ from schemas.api import PaymentRequest
 from schemas.errors import (
     ConflictError,
     FXError,
-    IdempotencyInProgress,
     LimitExceeded,
     NoRoute,
     QRError,
@@ -273,27 +272,31 @@ async def test_two_processes_sweeping_together_drive_each_payment_once(h: Harnes
     assert rec.status == PaymentStatus.SUCCEEDED and h.acquirers["kakaopay-kr"].calls["credit"] == 1
 
 
-async def test_a_claim_orphaned_by_a_crash_is_taken_over_once_its_lease_lapses() -> None:
+async def test_a_payment_whose_creator_died_is_driven_by_recovery_and_answered_to_repeats() -> None:
+    """Claim, lease and record are written by one atomic call, so a crash cannot orphan a claim; a
+    payment whose creating process died is finished by recovery once its lease lapses."""
     now = [0.0]
     store = MemoryStore(clock=lambda: now[0])
     h = build_harness(store)
     h.orch.claim_wait_s = 0.05
     r = req("req-orphan")
-    # A process claimed the request, took the payment's lease, then died before the record existed.
     fp = fingerprint(r.model_dump(mode="json"))
-    assert (await store.claim("alipay-cn", r.payment_request_id, fp, resource_id="pay_orphan")).status.value == "NEW"
-    assert await store.acquire_lease(lease_name("pay_orphan"), "dead-process", 30_000)
+    # A process planned the payment and began it (claim + lease + record), then died.
+    dead = build_harness(store, h.clock, h.wallets, h.acquirers, h.pricing)
+    plan = await dead.orch._plan("alipay-cn", r)
+    rec = dead.orch._record("alipay-cn", r, plan)
+    begun = await store.begin_payment("alipay-cn", r.payment_request_id, fp, rec, owner="dead-process",
+                                      lease_ms=30_000)
+    assert begun.created
 
-    with pytest.raises(IdempotencyInProgress):  # its lease still runs: it may be alive, so wait
-        await h.orch.submit("alipay-cn", r)
-    assert await store.get_payment("pay_orphan") is None
+    waiting = await h.orch.submit("alipay-cn", r)  # the creator may be alive: the repeat waits, then answers 202
+    assert (waiting.record.payment_id, waiting.record.status) == (rec.payment_id, PaymentStatus.PROCESSING)
+    assert h.wallets["alipay-cn"].calls["pay"] == 0
 
     now[0] += 31  # the dead process's lease lapses
-    taken = await h.orch.submit("alipay-cn", r)
-    assert taken.record.payment_id == "pay_orphan"
-    assert taken.record.status == PaymentStatus.SUCCEEDED
-    assert cn_balance(h) == PAYER_START["cn-payer"] - int(taken.record.payer_amount.value)
-
+    await settle(h)
+    done = await h.get(rec.payment_id)
+    assert done.status == PaymentStatus.SUCCEEDED
     again = await h.orch.submit("alipay-cn", r)
-    assert (again.record.payment_id, again.created) == ("pay_orphan", False)
-    assert cn_balance(h) == PAYER_START["cn-payer"] - int(taken.record.payer_amount.value)  # charged once
+    assert (again.record.payment_id, again.created) == (rec.payment_id, False)
+    assert cn_balance(h) == PAYER_START["cn-payer"] - int(done.payer_amount.value)  # charged once

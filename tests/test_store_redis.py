@@ -87,7 +87,7 @@ async def test_payment_keys_share_one_cluster_slot() -> None:
     store = RedisStore(aioredis.Redis(), pool_size=1, prefix="qrgw:")
     for pid in ("pay-1", "01J9ZK3X7", "x{y}z"):
         shard = store.shard_of(pid)
-        slots = {key_slot(k.encode()) for k in (store._pay(pid), store._proc(shard), store._outbox(shard),
+        slots = {key_slot(k.encode()) for k in (store._pay(pid), store._due(shard), store._outbox(shard),
                                                 store._day(shard, "2026-03-02"), store._day(shard, "2026-12-31"))}
         assert len(slots) == 1
     tag = store._limit("payer}x")
@@ -116,8 +116,9 @@ async def test_a_retried_update_whose_reply_was_lost_succeeds(redis_url: str) ->
         await store.create_payment(rec)
         new = rec.model_copy(update={"status": PaymentStatus.SUCCEEDED, "version": 1})
         shard = store.shard_of("pay-1")
-        keys = [store._pay("pay-1"), store._proc(shard), store._outbox(shard)]
-        args = ["pay-1", 0, "SUCCEEDED", new.model_dump_json(), 0, 1, '{"id": 1}']
+        pay = store._pay("pay-1")
+        keys = [pay, store._due(shard), store._outbox(shard), pay, pay]  # not finishing: claim/lease unused
+        args = ["pay-1", 0, "SUCCEEDED", new.model_dump_json(), 0, "0", 0, "", "", 1, '{"id": 1}']
         assert await store._eval("UPDATE_PAYMENT", keys, args) == [0]
         assert await store._eval("UPDATE_PAYMENT", keys, args) == [0]  # the retry: same answer, no effect
         assert await store.outbox_backlog("g") == 1

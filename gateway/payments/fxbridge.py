@@ -35,13 +35,29 @@ class FxBridge:
         self.quotes, self.policy = quotes, policy
 
     async def quote(
-        self, *, merchant_amount: MoneyModel, payer_currency: str, partner_id: str, qr_fingerprint: str
+        self,
+        *,
+        merchant_amount: MoneyModel,
+        payer_currency: str,
+        partner_id: str,
+        qr_fingerprint: str,
+        persist: bool = True,
     ) -> QuoteInfo:
         q = await self.quotes.quote(
             merchant_amount=Money.from_wire(merchant_amount),
             payer_currency=payer_currency,
             partner_id=partner_id,
             qr_fingerprint=qr_fingerprint,
+            persist=persist,
+        )
+        return _info(q)
+
+    async def peek(
+        self, quote_id: str, *, partner_id: str, qr_fingerprint: str, merchant_amount: MoneyModel
+    ) -> QuoteInfo:
+        q = await self.quotes.peek(
+            quote_id, partner_id=partner_id, qr_fingerprint=qr_fingerprint,
+            merchant_amount=Money.from_wire(merchant_amount),
         )
         return _info(q)
 
@@ -56,6 +72,12 @@ class FxBridge:
             consumer=consumer,
         )
         return _info(q)
+
+    async def consume(
+        self, quote_id: str, *, partner_id: str, qr_fingerprint: str, merchant_amount: MoneyModel, consumer: str
+    ) -> None:
+        await self.quotes.consume(quote_id, partner_id=partner_id, qr_fingerprint=qr_fingerprint,
+                                  merchant_amount=Money.from_wire(merchant_amount), consumer=consumer)
 
     async def unredeem(self, quote_id: str, consumer: str) -> None:
         await self.quotes.unredeem(quote_id, consumer)
@@ -80,8 +102,14 @@ class FxBridge:
         )
         return PolicyResult(flags=tuple(d.flags), reservation=d.reservation)
 
-    async def release(self, reservation: Mapping[str, Any], *, fraction: tuple[int, int] | None = None) -> None:
-        await self.policy.release(reservation, fraction=fraction)
+    async def release(
+        self,
+        reservation: Mapping[str, Any],
+        *,
+        fraction: tuple[int, int] | None = None,
+        release_id: str | None = None,
+    ) -> None:
+        await self.policy.release(reservation, fraction=fraction, release_id=release_id)
 
     def refund_payer_amount(
         self,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -32,7 +33,7 @@ from gateway.payments.steps import (
     new_id,
     utcnow,
 )
-from gateway.store.base import ClaimStatus, StaleVersion, Store
+from gateway.store.base import ClaimStatus, Finish, StaleVersion, Store
 from schemas.api import PaymentRequest
 from schemas.errors import (
     ConflictError,
@@ -44,7 +45,7 @@ from schemas.errors import (
     ValidationFailed,
 )
 from schemas.money import MoneyModel
-from schemas.payment import PaymentRecord, PaymentStatus
+from schemas.payment import Failure, PaymentRecord, PaymentStatus
 
 log = structlog.get_logger("gateway.payments")
 StatusObserver = Any  # Callable[[PaymentRecord], None]
@@ -54,6 +55,23 @@ StatusObserver = Any  # Callable[[PaymentRecord], None]
 class Submitted:
     record: PaymentRecord
     created: bool  # this request created it (201) rather than repeating it (200)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What a payment request resolves to before anything is written."""
+
+    resolved: ResolvedQR
+    amount: MoneyModel  # merchant currency
+    payer_amount: MoneyModel
+    quote: QuoteInfo | None  # None on a domestic route
+    named_quote: bool  # the request named a quote (to consume) rather than getting its own
+
+
+def fingerprint_of(rec: PaymentRecord) -> str | None:
+    """The request fingerprint a payment was created from (None for records older than it)."""
+    fp = rec.legs.get("request_fp")
+    return str(fp) if fp else None
 
 
 def merchant_amount(resolved: ResolvedQR, given: MoneyModel | None) -> MoneyModel:
@@ -101,150 +119,192 @@ class Orchestrator:
         self.observe_status = observe_status
         self.claim_wait_s = claim_wait_s
         self.inline_budget_s = inline_budget_s
+        # Called when this process leaves a payment due later or now (the recovery task's wake-up).
+        self.on_due: Callable[[], None] | None = None
 
     # -- entry: POST /v1/payments ----------------------------------------------------------------
     async def submit(self, caller: str, req: PaymentRequest) -> Submitted:
+        """Plan (no writes), then one ``begin_payment`` (claim + lease + record), then lock the quote
+        and FX limits, then drive. A store reply lost on the way is never taken for "nothing
+        happened": the store repeats the call to find out, and if it still cannot, the request
+        answers 503 with its claim kept, so a retry resumes this payment instead of starting another."""
         fp = fingerprint(req.model_dump(mode="json"))
+        try:
+            plan = await self._plan(caller, req)
+        except QrgwError as exc:
+            if isinstance(exc, StoreUnavailable):
+                raise
+            # A repeat of a request already taken gets its payment even if planning would now
+            # refuse it (its quote expired, a rate went stale): look before refusing.
+            repeat = await self._repeat_of(caller, req.payment_request_id, fp)
+            if repeat is None:
+                raise
+            return repeat
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.claim_wait_s
         delay = 0.005
+        rec = self._record(caller, req, plan)
         while True:
-            payment_id = new_id("pay")
-            claim = await self.store.claim(caller, req.payment_request_id, fp, resource_id=payment_id)
+            begun = await self.store.begin_payment(
+                caller, req.payment_request_id, fp, rec, owner=self.owner, lease_ms=int(self.policy.lease_s * 1000)
+            )
+            claim = begun.claim
             if claim.status == ClaimStatus.CONFLICT:
                 raise ConflictError(f"payment_request_id {req.payment_request_id} was used with another body")
-            if claim.status == ClaimStatus.NEW:
-                if not await self._take_lease(payment_id):  # a fresh id: only a store fault says no
-                    raise StoreUnavailable("could not take the payment's lease")
-                return Submitted(await self._create_and_drive(caller, req, payment_id), created=True)
-            rec = await self.store.get_payment(claim.resource_id)
-            if rec is not None and (claim.status == ClaimStatus.DONE or rec.status != PaymentStatus.PROCESSING):
-                return Submitted(rec, created=False)
+            if begun.created:
+                return Submitted(await self._secure_and_drive(rec, plan, loop.time() + self.inline_budget_s), True)
+            found = await self.store.get_payment(claim.resource_id)
+            if found is not None and (claim.status == ClaimStatus.DONE or found.status != PaymentStatus.PROCESSING):
+                return Submitted(found, created=False)
             if loop.time() >= deadline:
-                if rec is not None:  # the winner created it but never finished its claim (crash)
-                    return Submitted(rec, created=False)
-                # The winner holds the payment's lease from its claim until the record exists; a lease
-                # we can take means it died in between: finish its work under the same payment id.
-                if await self._take_lease(claim.resource_id):
-                    return Submitted(await self._create_and_drive(caller, req, claim.resource_id), created=True)
+                if found is not None:  # still being driven (or handed to recovery): the caller inquires
+                    return Submitted(found, created=False)
                 raise IdempotencyInProgress(f"payment_request_id {req.payment_request_id} is still being processed")
             await asyncio.sleep(delay)  # the winner is working: wait for its answer
             delay = min(delay * 2, 0.1)
 
-    async def _take_lease(self, payment_id: str) -> bool:
-        return await self.store.acquire_lease(lease_name(payment_id), self.owner, int(self.policy.lease_s * 1000))
+    async def _repeat_of(self, caller: str, request_id: str, fp: str) -> Submitted | None:
+        claim = await self.store.get_claim(caller, request_id)
+        if claim is None:
+            return None
+        rec = await self.store.get_payment(claim.resource_id)
+        if rec is None:
+            return None
+        if fingerprint_of(rec) not in (None, fp):
+            raise ConflictError(f"payment_request_id {request_id} was used with another body")
+        return Submitted(rec, created=False)
 
-    async def _create_and_drive(self, caller: str, req: PaymentRequest, payment_id: str) -> PaymentRecord:
-        """Prepare and drive a claimed payment; the caller holds the payment's lease."""
-        loop = asyncio.get_running_loop()
-        try:
-            rec = await self._prepare(caller, req, payment_id)
-        except BaseException:
-            with contextlib.suppress(QrgwError):
-                await self.store.abandon_claim(caller, req.payment_request_id)
-            raise
-        try:
-            rec = await self._drive_held(rec, loop.time() + self.inline_budget_s)
-        finally:
-            with contextlib.suppress(QrgwError):
-                await self.store.finish_claim(caller, req.payment_request_id, {"payment_id": payment_id})
-            with contextlib.suppress(QrgwError):
-                await self.store.release_lease(lease_name(payment_id), self.owner)
-        return rec
-
-    async def _prepare(self, caller: str, req: PaymentRequest, payment_id: str) -> PaymentRecord:
-        """Everything before the first side effect; on a rejection, undo and raise."""
+    async def _plan(self, caller: str, req: PaymentRequest) -> Plan:
+        """Everything decided before the first write: route, amounts, the quote (priced here, or a
+        named one checked but not yet consumed). Raises the request's 4xx; writes nothing."""
         resolved = self.resolver.resolve(req.qr, caller)
         route = resolved.route
         if route.wallet != caller or caller not in self.partners.wallets:
             raise ValidationFailed(f"partner {caller} cannot pay as a wallet")
         amount = merchant_amount(resolved, req.amount)
-        quote: QuoteInfo | None = None
-        policy = PolicyResult()
-        now = self.clock()
-        try:
-            if route.kind == "domestic":
-                if req.quote_id is not None:
-                    raise QuoteInvalid("a domestic payment takes no quote")
-                if req.payer_currency != amount.currency:
-                    raise FXError(f"payer_currency must be {amount.currency} on a domestic route")
-                payer_amount = amount
-            else:
-                quote = await self._quote(caller, req, resolved, amount, payment_id)
-                payer_amount = quote.payer_amount
-                policy = await self.pricing.reserve(
-                    reservation_id=payment_id,
-                    payer=req.payer,
-                    merchant_country=resolved.merchant.country,
-                    merchant_amount=amount,
-                    payer_amount=payer_amount,
-                    at=now,
-                )
-            rec = PaymentRecord(
-                payment_id=payment_id,
-                payment_request_id=req.payment_request_id,
-                partner_id=caller,
-                stage=st.DEBIT,
-                route=route,
-                merchant=resolved.merchant,
-                qr=req.qr,
-                merchant_amount=amount,
-                payer_amount=payer_amount,
-                quote=dict(quote.wire) if quote else None,
-                payer=req.payer,
-                flags=list(policy.flags),
-                reservation=dict(policy.reservation) if policy.reservation else None,
-                legs={
-                    "debit": {"id": f"{payment_id}-db"},
-                    "credit": {"id": f"{payment_id}-cr"},
-                    "visits": {st.DEBIT: 1},
-                },
-                business_day=business_day(now, self.zone),
-                created_at=now,
-                updated_at=now,
-                next_attempt_at=now + timedelta(seconds=self.policy.lease_s),
+        if route.kind == "domestic":
+            if req.quote_id is not None:
+                raise QuoteInvalid("a domestic payment takes no quote")
+            if req.payer_currency != amount.currency:
+                raise FXError(f"payer_currency must be {amount.currency} on a domestic route")
+            return Plan(resolved, amount, amount, None, named_quote=False)
+        if req.quote_id is None:
+            quote = await self.pricing.quote(
+                merchant_amount=amount, payer_currency=req.payer_currency, partner_id=caller,
+                qr_fingerprint=resolved.fingerprint, persist=False,
             )
-            await self.store.create_payment(rec)
-        except BaseException:
-            await self._undo(payment_id, quote, policy)
-            raise
-        self._status(rec)
-        return rec
-
-    async def _quote(
-        self, caller: str, req: PaymentRequest, resolved: ResolvedQR, amount: MoneyModel, payment_id: str
-    ) -> QuoteInfo:
-        quote_id = req.quote_id
-        if quote_id is None:
-            fresh = await self.pricing.quote(
-                merchant_amount=amount,
-                payer_currency=req.payer_currency,
-                partner_id=caller,
-                qr_fingerprint=resolved.fingerprint,
+        else:
+            quote = await self.pricing.peek(
+                req.quote_id, partner_id=caller, qr_fingerprint=resolved.fingerprint, merchant_amount=amount
             )
-            quote_id = fresh.quote_id
-        q = await self.pricing.redeem(
-            quote_id,
-            partner_id=caller,
-            qr_fingerprint=resolved.fingerprint,
-            merchant_amount=amount,
-            consumer=payment_id,
-        )
-        if q.payer_amount.currency != req.payer_currency:
-            with contextlib.suppress(QrgwError):
-                await self.pricing.unredeem(q.quote_id, payment_id)
+        if quote.payer_amount.currency != req.payer_currency:
             raise QuoteInvalid("the quote is in another payer currency")
-        return q
+        return Plan(resolved, amount, quote.payer_amount, quote, named_quote=req.quote_id is not None)
 
-    async def _undo(self, payment_id: str, quote: QuoteInfo | None, policy: PolicyResult) -> None:
-        with contextlib.suppress(QrgwError):
-            if policy.reservation:
-                await self.pricing.release(policy.reservation)
-        with contextlib.suppress(QrgwError):
-            if quote is not None:
-                await self.pricing.unredeem(quote.quote_id, payment_id)
-        with contextlib.suppress(QrgwError):
-            await self.store.release_lease(lease_name(payment_id), self.owner)
+    def _record(self, caller: str, req: PaymentRequest, plan: Plan) -> PaymentRecord:
+        """The payment as ``begin_payment`` stores it: at its debit stage, its id drawn in the
+        shard of its claim (one slot), its quote and FX limits still to lock (``legs.secure``)."""
+        shard = self.store.claim_shard(caller, req.payment_request_id)
+        payment_id = new_id("pay")
+        while self.store.shard_of(payment_id) != shard:  # ~shards draws of a random id: microseconds
+            payment_id = new_id("pay")
+        now = self.clock()
+        secure = None
+        if plan.quote is not None:
+            secure = {
+                "quote_id": plan.quote.quote_id if plan.named_quote else None,
+                "qr_fingerprint": plan.resolved.fingerprint,
+                "done": False,
+            }
+        return PaymentRecord(
+            payment_id=payment_id,
+            payment_request_id=req.payment_request_id,
+            partner_id=caller,
+            stage=st.DEBIT,
+            route=plan.resolved.route,
+            merchant=plan.resolved.merchant,
+            qr=req.qr,
+            merchant_amount=plan.amount,
+            payer_amount=plan.payer_amount,
+            quote=dict(plan.quote.wire) if plan.quote else None,
+            payer=req.payer,
+            legs={
+                "debit": {"id": f"{payment_id}-db"},
+                "credit": {"id": f"{payment_id}-cr"},
+                "visits": {st.DEBIT: 1},
+                "request_fp": fingerprint(req.model_dump(mode="json")),
+                **({"secure": secure} if secure else {}),
+            },
+            business_day=business_day(now, self.zone),
+            created_at=now,
+            updated_at=now,
+            next_attempt_at=now + timedelta(seconds=self.policy.lease_s),
+        )
+
+    async def _secure_and_drive(self, rec: PaymentRecord, plan: Plan, deadline: float) -> PaymentRecord:
+        """The request's own payment: lock its quote and limits (a refusal deletes the payment, which
+        moved no money, and raises the 4xx), then drive it, finishing the claim on the last write."""
+        finish = Finish(rec.partner_id, rec.payment_request_id, {"payment_id": rec.payment_id}, self.owner)
+        rec, error = await self._secure(rec)
+        if isinstance(error, StoreUnavailable):
+            raise error  # unknown: keep everything; the caller's retry or recovery carries on
+        if error is not None:
+            await self.store.discard_payment(rec.partner_id, rec.payment_request_id, rec.payment_id, self.owner)
+            await self._unsecure(rec)
+            raise error
+        self._status(rec)
+        try:
+            return await self._drive_held(rec, deadline, finish)
+        except BaseException:
+            # Stopped mid-way (store lost, cancelled): the payment's intent is persisted, so let
+            # whoever comes next (the caller's retry, recovery) drive it without waiting out the lease.
+            with contextlib.suppress(QrgwError):
+                await self.store.release_lease(lease_name(rec.payment_id), self.owner)
+            raise
+
+    async def _secure(self, rec: PaymentRecord) -> tuple[PaymentRecord, QrgwError | None]:
+        """Consume the named quote for this payment and reserve the payer's FX limits, concurrently
+        (they live in other slots); both are idempotent by the payment id. Returns ``rec`` with the
+        reservation and policy flags (persisted by the next write) and the refusal, if any (an
+        unknown outcome first: it must not be mistaken for a refusal)."""
+        secure = rec.legs.get("secure")
+        if not secure or secure.get("done"):
+            return rec, None
+        calls: list[Awaitable[Any]] = [self.pricing.reserve(
+            reservation_id=rec.payment_id, payer=rec.payer, merchant_country=rec.merchant.country,
+            merchant_amount=rec.merchant_amount, payer_amount=rec.payer_amount, at=rec.created_at,
+        )]
+        if secure.get("quote_id"):
+            calls.append(self.pricing.consume(
+                secure["quote_id"], partner_id=rec.partner_id, qr_fingerprint=str(secure["qr_fingerprint"]),
+                merchant_amount=rec.merchant_amount, consumer=rec.payment_id,
+            ))
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        new = copy_record(rec)
+        new.legs["secure"] = {**secure, "done": True}
+        policy = results[0]
+        if isinstance(policy, PolicyResult):
+            new.flags = [*rec.flags, *(f for f in policy.flags if f not in rec.flags)]
+            new.reservation = dict(policy.reservation) if policy.reservation else None
+        for r in results:
+            if isinstance(r, BaseException) and not isinstance(r, QrgwError):
+                raise r
+        errors = [r for r in results if isinstance(r, QrgwError)]
+        unknown = [e for e in errors if isinstance(e, StoreUnavailable)]
+        return new, (unknown or errors or [None])[0]
+
+    async def _unsecure(self, rec: PaymentRecord) -> None:
+        """Give back what ``_secure`` took for a payment refused before its debit. Runs after the
+        payment is deleted, so nothing can drive it on these locks; a release that fails leaves the
+        payer's counter higher than spent (conservative) and is logged."""
+        secure = rec.legs.get("secure") or {}
+        try:
+            if rec.reservation:
+                await self.pricing.release(rec.reservation)
+            if secure.get("quote_id"):
+                await self.pricing.unredeem(secure["quote_id"], rec.payment_id)
+        except QrgwError as exc:
+            log.error("refused_payment_locks_not_released", payment_id=rec.payment_id, code=exc.code)
 
     # -- driving ---------------------------------------------------------------------------------
     async def resume(self, payment_id: str) -> PaymentRecord | None:
@@ -261,11 +321,10 @@ class Orchestrator:
             rec = await self._begin(rec)
             if rec is None:
                 return None
-            rec = await self._drive_held(rec)
-            # a request that crashed mid-way never finished its claim: repeats get an answer now
-            with contextlib.suppress(QrgwError):
-                await self.store.finish_claim(rec.partner_id, rec.payment_request_id, {"payment_id": payment_id})
-            return rec
+            # a request that crashed (or lost its store) mid-way never finished its claim: the last
+            # write of this drive finishes it, so repeats get an answer
+            finish = Finish(rec.partner_id, rec.payment_request_id, {"payment_id": payment_id}, self.owner)
+            return await self._drive_held(rec, finish=finish)
         finally:
             with contextlib.suppress(QrgwError):
                 await self.store.release_lease(name, self.owner)
@@ -284,31 +343,62 @@ class Orchestrator:
 
         return await cas(self.store, rec.payment_id, change)
 
-    async def _drive_held(self, rec: PaymentRecord, deadline: float | None = None) -> PaymentRecord:
+    async def _drive_held(
+        self, rec: PaymentRecord, deadline: float | None = None, finish: Finish | None = None
+    ) -> PaymentRecord:
         """Run steps while the next one is due now; the caller holds the lease and has
         persisted the intent of ``rec.stage``. Past ``deadline`` (loop time; the request's
-        inline budget) the payment is handed to recovery, due at once."""
+        inline budget) the payment is handed to recovery, due at once. The write after which
+        driving stops carries ``finish`` (claim DONE, lease released)."""
         loop = asyncio.get_running_loop()
         while rec.status == PaymentStatus.PROCESSING and rec.stage in st.ACTIVE_STAGES:
             if deadline is not None and loop.time() >= deadline:
-                return await self._hand_over(rec)
-            outcome = await self._call(rec)
-            d = st.decide(rec.stage, outcome, rec.legs.get("visits", {}), self.policy)
+                return await self._hand_over(rec, finish)
+            outcome, d, rec = await self._step(rec)
             if d.status == PaymentStatus.FAILED and rec.reservation:
                 await self.pricing.release(rec.reservation)  # idempotent; before FAILED is recorded
+            last = d.final or d.delay_s > 0
             try:
-                rec = await self._apply(rec, outcome, d)
+                rec = await self._apply(rec, outcome, d, finish if last else None)
             except StaleVersion:
                 fresh = await self.store.get_payment(rec.payment_id)
                 assert fresh is not None
+                await self._finish_apart(fresh, finish)
                 return fresh
             if d.final:
                 self._status(rec)
-            if d.delay_s > 0:
+            if last:
+                if not d.final and self.on_due is not None:
+                    self.on_due()
                 break
         return rec
 
-    async def _hand_over(self, rec: PaymentRecord) -> PaymentRecord:
+    async def _step(self, rec: PaymentRecord) -> tuple[Outcome, st.Decision, PaymentRecord]:
+        """Call the partner for ``rec.stage`` and decide what follows. A debit whose quote and limits
+        were never locked (its request lost the store before it could) locks them first; refused
+        then, the debit is cancelled in case a copy was sent (never assumed unsent)."""
+        if rec.stage == st.DEBIT:
+            rec, error = await self._secure(rec)
+            if isinstance(error, StoreUnavailable):
+                raise error
+            if error is not None:
+                o = Outcome.failed(error.code, error.detail)
+                reason = f"refused before the debit ({error.code}); cancelling any debit sent"
+                failure = Failure(code=error.code, message=error.detail)
+                return o, st.Decision(st.DEBIT_CANCEL, reason, failure=failure), rec
+        outcome = await self._call(rec)
+        return outcome, st.decide(rec.stage, outcome, rec.legs.get("visits", {}), self.policy), rec
+
+    async def _finish_apart(self, rec: PaymentRecord, finish: Finish | None) -> None:
+        """``finish`` as calls of its own, when the write it was folded into did not happen."""
+        if finish is None:
+            return
+        with contextlib.suppress(QrgwError):
+            await self.store.finish_claim(finish.scope, finish.key, finish.answer)
+        with contextlib.suppress(QrgwError):
+            await self.store.release_lease(lease_name(rec.payment_id), finish.owner)
+
+    async def _hand_over(self, rec: PaymentRecord, finish: Finish | None = None) -> PaymentRecord:
         """Make the persisted intent due now, so the recovery task runs it without waiting."""
 
         def change(cur: PaymentRecord) -> Any:
@@ -320,7 +410,11 @@ class Orchestrator:
             visits[new.stage] = max(0, visits.get(new.stage, 1) - 1)  # recovery counts the visit again
             return new, f"inline budget spent; {new.stage} handed to recovery", (), ()
 
-        return await cas(self.store, rec.payment_id, change) or rec
+        out = await cas(self.store, rec.payment_id, change) or rec
+        await self._finish_apart(out, finish)
+        if self.on_due is not None:
+            self.on_due()
+        return out
 
     async def _call(self, rec: PaymentRecord) -> Outcome:
         s, legs = rec.stage, rec.legs
@@ -361,7 +455,9 @@ class Orchestrator:
             acq_id, "reverse", lambda: a.reverse(credit_id, f"{rec.payment_id}-crv", rec.merchant_amount)
         )
 
-    async def _apply(self, rec: PaymentRecord, o: Outcome, d: st.Decision) -> PaymentRecord:
+    async def _apply(
+        self, rec: PaymentRecord, o: Outcome, d: st.Decision, finish: Finish | None = None
+    ) -> PaymentRecord:
         new = copy_record(rec)
         now = self.clock()
         leg = "debit" if rec.stage.startswith("debit") else "credit"
@@ -391,7 +487,9 @@ class Orchestrator:
             visits[d.stage] = visits.get(d.stage, 0) + 1
             new.next_attempt_at = now + timedelta(seconds=self.policy.lease_s)
         log.info("payment_step", payment_id=rec.payment_id, stage=rec.stage, outcome=o.kind, next=d.stage)
-        return await self.store.update_payment(new, expected_version=rec.version, reason=d.reason, events=events)
+        return await self.store.update_payment(
+            new, expected_version=rec.version, reason=d.reason, events=events, finish=finish
+        )
 
     def _status(self, rec: PaymentRecord) -> None:
         if self.observe_status is not None:

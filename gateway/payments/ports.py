@@ -59,8 +59,21 @@ class Pricing(Protocol):
     """Quotes, the FX policy and refund conversion (``fx``), on wire money."""
 
     async def quote(
-        self, *, merchant_amount: MoneyModel, payer_currency: str, partner_id: str, qr_fingerprint: str
-    ) -> QuoteInfo: ...
+        self,
+        *,
+        merchant_amount: MoneyModel,
+        payer_currency: str,
+        partner_id: str,
+        qr_fingerprint: str,
+        persist: bool = True,
+    ) -> QuoteInfo:
+        """A locked quote; ``persist=False`` prices it without storing it (a payment's own quote,
+        locked by living in the payment record)."""
+
+    async def peek(
+        self, quote_id: str, *, partner_id: str, qr_fingerprint: str, merchant_amount: MoneyModel
+    ) -> QuoteInfo:
+        """A named quote, checked (binding, expiry) but not consumed: QuoteExpired / QuoteInvalid."""
 
     async def redeem(
         self,
@@ -72,6 +85,11 @@ class Pricing(Protocol):
         consumer: str,
     ) -> QuoteInfo:
         """QuoteExpired / QuoteInvalid when it cannot be used."""
+
+    async def consume(
+        self, quote_id: str, *, partner_id: str, qr_fingerprint: str, merchant_amount: MoneyModel, consumer: str
+    ) -> None:
+        """Mark a peeked quote used by ``consumer`` (a repeat by the same consumer is OK)."""
 
     async def unredeem(self, quote_id: str, consumer: str) -> None: ...
 
@@ -87,7 +105,14 @@ class Pricing(Protocol):
     ) -> PolicyResult:
         """LimitExceeded / DataRequired when the policy refuses."""
 
-    async def release(self, reservation: Mapping[str, Any], *, fraction: tuple[int, int] | None = None) -> None: ...
+    async def release(
+        self,
+        reservation: Mapping[str, Any],
+        *,
+        fraction: tuple[int, int] | None = None,
+        release_id: str | None = None,
+    ) -> None:
+        """Give FX counters back: all, or ``fraction`` of them once per ``release_id`` (a refund)."""
 
     def refund_payer_amount(
         self,

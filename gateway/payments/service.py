@@ -324,15 +324,18 @@ class ReversalService:
         return new, reason, events, self._days(new, now)
 
     async def _release(self, rec: PaymentRecord, work: str) -> None:
-        """Give FX limit counters back once the change is recorded (a lost release over-counts:
-        conservative; a release before the record could under-count on a crash)."""
+        """Give FX limit counters back once the change is recorded (a release that cannot be made
+        over-counts: conservative; a release before the record could under-count on a crash). A
+        refund's partial release carries the refund's id, so its repeat never gives back twice."""
         assert rec.reservation is not None
         try:
             if work == "cancel":
                 await self.pricing.release(rec.reservation)
             else:
                 r = next(x for x in rec.refunds if x.refund_id == work)
-                await self.pricing.release(rec.reservation, fraction=(r.amount.minor, rec.merchant_amount.minor))
+                await self.pricing.release(
+                    rec.reservation, fraction=(r.amount.minor, rec.merchant_amount.minor), release_id=work
+                )
         except QrgwError as exc:
             log.warning("fx_release_failed", payment_id=rec.payment_id, work=work, code=exc.code)
 

@@ -125,6 +125,7 @@ async def payments_ctx(app: web.Application) -> AsyncIterator[None]:
     recovery = Recovery(
         orch, rev, interval_s=float(given.get("recovery_interval_s", ps.recovery_interval_s)), **clock_kw
     )
+    orch.on_due = recovery.wake
     app[PAYMENTS] = PaymentServices(orch, rev, recovery, resolver, pricing)
     recovery.start()
     try:

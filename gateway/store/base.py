@@ -18,8 +18,10 @@ satisfies them structurally.
 from __future__ import annotations
 
 import abc
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -54,6 +56,26 @@ class QuoteUseStatus(StrEnum):
     MISSING = "MISSING"  # unknown or expired
     USED = "USED"  # consumed already (by someone else)
     MISMATCH = "MISMATCH"  # bound to another partner, QR or amount
+
+
+@dataclass(frozen=True, slots=True)
+class Begun:
+    """What ``begin_payment`` did: the claim's answer, and whether this call holds the payment
+    (claim NEW, lease taken, record stored or found identical)."""
+
+    claim: Claim
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """Folded into a payment's last write by the request (or recovery) that drove it: mark the
+    request's claim DONE with ``answer`` and release the payment's lease held by ``owner``."""
+
+    scope: str
+    key: str
+    answer: Mapping[str, Any]
+    owner: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +140,11 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
+    async def get_claim(self, scope: str, key: str) -> Claim | None:
+        """The claim on ``(scope, key)`` as a repeat would see it (read only): None if absent;
+        NEW stands for "claimed, not finished" (IN_PROGRESS to anyone but its winner)."""
+
+    @abc.abstractmethod
     async def finish_claim(self, scope: str, key: str, answer: Mapping[str, Any]) -> None:
         """Mark the claim DONE and store ``answer`` (small JSON) for repeats."""
 
@@ -133,6 +160,32 @@ class Store(abc.ABC):
         the id exists (unless the stored record is identical: a retried call, no effect)."""
 
     @abc.abstractmethod
+    async def begin_payment(
+        self,
+        scope: str,
+        key: str,
+        fingerprint: str,
+        record: PaymentRecord,
+        *,
+        owner: str,
+        lease_ms: int,
+        claim_ttl_s: int = 7 * 86400,
+    ) -> Begun:
+        """One atomic step (one script, one slot): claim ``(scope, key)`` for ``record.payment_id``,
+        take the payment's lease for ``owner`` and store ``record`` (indexed by day and by due time).
+
+        ``record.payment_id`` must lie in ``claim_shard(scope, key)``. A repeat of the very same
+        call (its reply was lost) answers as the first did. When the claim is another request's
+        (IN_PROGRESS, DONE, CONFLICT) nothing is written. When the claim is ours but the record
+        already exists (a takeover after a crash), the stored record is kept."""
+
+    @abc.abstractmethod
+    async def discard_payment(self, scope: str, key: str, payment_id: str, owner: str) -> None:
+        """Undo ``begin_payment`` of a payment that moved no money (refused before its debit):
+        delete the record and its indexes, drop the claim (unless DONE) and the lease. Only a
+        record still at version 0 is deleted; repeating the call is harmless."""
+
+    @abc.abstractmethod
     async def get_payment(self, payment_id: str) -> PaymentRecord | None: ...
 
     @abc.abstractmethod
@@ -144,6 +197,7 @@ class Store(abc.ABC):
         reason: str,
         events: Sequence[Mapping[str, Any]] = (),
         extra_days: Sequence[str] = (),
+        finish: Finish | None = None,
     ) -> PaymentRecord:
         """Compare-and-set: store ``record`` if the stored version is ``expected_version``.
 
@@ -152,12 +206,21 @@ class Store(abc.ABC):
         ``reason``), bumps ``version`` and ``updated_at``, keeps the processing set in step
         (member while status is PROCESSING or any refund/cancel is PROCESSING), indexes the
         payment under each of ``extra_days`` (a cancel or refund of a later business day),
-        and appends ``events`` to the outbox, all atomically. Returns the stored record.
+        and appends ``events`` to the outbox, all atomically; with ``finish``, also marks the
+        request's claim DONE and releases the lease (the request's last write). A repeat of the very
+        same call whose reply was lost is recognised and answers as the first did. Returns the
+        stored record.
         """
 
     @abc.abstractmethod
     async def payments_in_progress(self, limit: int = 1000) -> list[str]:
         """Ids of payments with work left (PROCESSING, or a refund/cancel PROCESSING)."""
+
+    @abc.abstractmethod
+    async def payments_due(self, now: datetime, limit: int = 500) -> tuple[list[str], datetime | None]:
+        """Payments with work left whose ``next_attempt_at`` is at or before ``now`` (earliest
+        first, at most ``limit``), and the earliest due time after ``now`` (None: nothing later).
+        Reads only the due-time index, never the records."""
 
     @abc.abstractmethod
     async def payments_of_day(self, day: str) -> list[str]:
@@ -166,7 +229,8 @@ class Store(abc.ABC):
     # -- signature nonces -----------------------------------------------------------------------
     @abc.abstractmethod
     async def remember_nonce(self, keyid: str, nonce: str, ttl_s: int) -> bool:
-        """SET NX with expiry: True the first time ``(keyid, nonce)`` is seen."""
+        """SET NX with expiry: True the first time ``(keyid, nonce)`` is seen (a store-level repeat
+        of the same call after a lost reply still answers True)."""
 
     # -- quotes ---------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -194,11 +258,18 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def release_limits(
-        self, holder: str, reservation_id: str, amounts: Mapping[str, int] | None = None
+        self,
+        holder: str,
+        reservation_id: str,
+        amounts: Mapping[str, int] | None = None,
+        *,
+        release_id: str | None = None,
     ) -> None:
         """Give back ``amounts`` per counter (None: all that remains of the reservation).
 
-        Never releases more than the reservation holds; idempotent once fully released."""
+        Never releases more than the reservation holds; idempotent once fully released, and a
+        partial release with a ``release_id`` (e.g. the refund's id) counts once however often
+        it is repeated (a repeat after a lost reply must not give back twice)."""
 
     @abc.abstractmethod
     async def limit_usage(self, holder: str, counter: str) -> int: ...
@@ -246,6 +317,14 @@ class Store(abc.ABC):
     # -- helpers shared by implementations -------------------------------------------------------
     def shard_of(self, payment_id: str) -> int:
         """Stable shard of a payment id (crc32, so every process and language agrees)."""
-        import zlib
-
         return zlib.crc32(payment_id.encode()) % self.shards
+
+    def claim_shard(self, scope: str, key: str) -> int:
+        """The shard of a request's claim: a payment it creates is drawn in the same shard, so the
+        claim, the lease and the record change in one script (one Cluster slot)."""
+        return zlib.crc32(f"{scope}\x00{key}".encode()) % self.shards
+
+
+def due_score(record: PaymentRecord) -> float:
+    """A payment's place in the due-time index: ``next_attempt_at`` (epoch seconds), 0 when unset."""
+    return record.next_attempt_at.timestamp() if record.next_attempt_at is not None else 0.0

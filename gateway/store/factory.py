@@ -20,5 +20,6 @@ async def open_store(settings: StoreSettings) -> Store:
     if url.startswith(("redis://", "rediss://", "unix://", "redis+cluster://")):
         from gateway.store.redis import RedisStore
 
-        return await RedisStore.connect(url, pool_size=settings.pool_size, timeout_s=settings.timeout_s)
+        return await RedisStore.connect(url, pool_size=settings.pool_size, timeout_s=settings.timeout_s,
+                                        repeat_budget_s=settings.repeat_budget_s)
     raise ConfigError(f"store.url: unsupported scheme in {url!r}")

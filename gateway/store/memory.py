@@ -17,8 +17,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gateway.store.base import (
+    Begun,
     Claim,
     ClaimStatus,
+    Finish,
     LimitItem,
     OutboxEntry,
     QuoteUse,
@@ -26,6 +28,7 @@ from gateway.store.base import (
     Reservation,
     StaleVersion,
     Store,
+    due_score,
     has_work_left,
 )
 from schemas.errors import ConflictError, InvalidState
@@ -54,7 +57,7 @@ class MemoryStore(Store):
         self._kv: dict[str, _Expiring] = {}  # claims, nonces, quotes, blobs, leases
         self._payments: dict[str, str] = {}  # id -> JSON (copies, so callers never alias state)
         self._days: dict[str, set[str]] = {}
-        self._in_progress: set[str] = set()
+        self._due: dict[str, float] = {}  # payments with work left -> next_attempt_at (epoch s)
         self._limits: dict[tuple[str, str], _Expiring] = {}  # (holder, counter) -> total
         # (holder, res id) -> counter -> held; lives as long as its longest counter, like on Redis
         self._reservations: dict[tuple[str, str], _Expiring] = {}
@@ -99,6 +102,14 @@ class MemoryStore(Store):
             return Claim(ClaimStatus.DONE, found["rid"], copy.deepcopy(found["answer"]))
         return Claim(ClaimStatus.IN_PROGRESS, found["rid"])
 
+    async def get_claim(self, scope: str, key: str) -> Claim | None:
+        found = self._get(f"claim:{scope}:{key}")
+        if found is None:
+            return None
+        if found["done"]:
+            return Claim(ClaimStatus.DONE, found["rid"], copy.deepcopy(found["answer"]))
+        return Claim(ClaimStatus.NEW, found["rid"])
+
     async def finish_claim(self, scope: str, key: str, answer: Mapping[str, Any]) -> None:
         found = self._get(f"claim:{scope}:{key}")
         if found is not None:
@@ -117,11 +128,53 @@ class MemoryStore(Store):
             if self._payments[record.payment_id] == record.model_dump_json():
                 return  # a repeat of the very same call, as RedisStore answers a retried one
             raise ConflictError(f"payment {record.payment_id} exists")
+        self._insert(record, events)
+
+    def _insert(self, record: PaymentRecord, events: Sequence[Mapping[str, Any]]) -> None:
         self._payments[record.payment_id] = record.model_dump_json()
         self._days.setdefault(record.business_day, set()).add(record.payment_id)
-        if has_work_left(record):
-            self._in_progress.add(record.payment_id)
+        self._index_due(record)
         self._append(self.shard_of(record.payment_id), events)
+
+    def _index_due(self, record: PaymentRecord) -> None:
+        if has_work_left(record):
+            self._due[record.payment_id] = due_score(record)
+        else:
+            self._due.pop(record.payment_id, None)
+
+    async def begin_payment(
+        self,
+        scope: str,
+        key: str,
+        fingerprint: str,
+        record: PaymentRecord,
+        *,
+        owner: str,
+        lease_ms: int,
+        claim_ttl_s: int = 7 * 86400,
+    ) -> Begun:
+        if self.shard_of(record.payment_id) != self.claim_shard(scope, key):
+            raise ValueError("begin_payment: the payment id is not in its claim's shard")
+        claim = await self.claim(scope, key, fingerprint, resource_id=record.payment_id, ttl_s=claim_ttl_s)
+        if claim.status is not ClaimStatus.NEW:
+            return Begun(claim, False)
+        if not await self.acquire_lease(f"lease:payment:{record.payment_id}", owner, lease_ms):
+            return Begun(Claim(ClaimStatus.IN_PROGRESS, record.payment_id), False)
+        if record.payment_id not in self._payments:
+            self._insert(record, ())
+        return Begun(claim, True)
+
+    async def discard_payment(self, scope: str, key: str, payment_id: str, owner: str) -> None:
+        raw = self._payments.get(payment_id)
+        if raw is not None:
+            rec = PaymentRecord.model_validate_json(raw)
+            if rec.version != 0:
+                return  # it moved on: never delete a payment that may have moved money
+            del self._payments[payment_id]
+            self._days.get(rec.business_day, set()).discard(payment_id)
+            self._due.pop(payment_id, None)
+        await self.abandon_claim(scope, key)
+        await self.release_lease(f"lease:payment:{payment_id}", owner)
 
     async def get_payment(self, payment_id: str) -> PaymentRecord | None:
         raw = self._payments.get(payment_id)
@@ -135,6 +188,7 @@ class MemoryStore(Store):
         reason: str,
         events: Sequence[Mapping[str, Any]] = (),
         extra_days: Sequence[str] = (),
+        finish: Finish | None = None,
     ) -> PaymentRecord:
         raw = self._payments.get(record.payment_id)
         if raw is None:
@@ -152,15 +206,21 @@ class MemoryStore(Store):
         self._payments[new.payment_id] = new.model_dump_json()
         for day in extra_days:
             self._days.setdefault(day, set()).add(new.payment_id)
-        if has_work_left(new):
-            self._in_progress.add(new.payment_id)
-        else:
-            self._in_progress.discard(new.payment_id)
+        self._index_due(new)
         self._append(self.shard_of(new.payment_id), events)
+        if finish is not None:
+            await self.finish_claim(finish.scope, finish.key, finish.answer)
+            await self.release_lease(f"lease:payment:{new.payment_id}", finish.owner)
         return new
 
     async def payments_in_progress(self, limit: int = 1000) -> list[str]:
-        return sorted(self._in_progress)[:limit]
+        return sorted(self._due)[:limit]
+
+    async def payments_due(self, now: datetime, limit: int = 500) -> tuple[list[str], datetime | None]:
+        cut = now.timestamp()
+        due = sorted((score, pid) for pid, score in self._due.items() if score <= cut)[:limit]
+        later = min((score for score in self._due.values() if score > cut), default=None)
+        return [pid for _, pid in due], (None if later is None else datetime.fromtimestamp(later, UTC))
 
     async def payments_of_day(self, day: str) -> list[str]:
         return sorted(self._days.get(day, ()))
@@ -236,11 +296,21 @@ class MemoryStore(Store):
         return Reservation(True, used={i.counter: self._usage(holder, i.counter) for i in items})
 
     async def release_limits(
-        self, holder: str, reservation_id: str, amounts: Mapping[str, int] | None = None
+        self,
+        holder: str,
+        reservation_id: str,
+        amounts: Mapping[str, int] | None = None,
+        *,
+        release_id: str | None = None,
     ) -> None:
         held = self._reservation(holder, reservation_id)
         if held is None:
             return
+        if release_id is not None:
+            mark = f"r:{release_id}"
+            if mark in held:
+                return
+            held[mark] = 0
         for counter, amount in list(held.items()):
             give = amount if amounts is None else min(amount, max(0, amounts.get(counter, 0)))
             if give <= 0:

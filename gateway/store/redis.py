@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import secrets
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -26,8 +28,10 @@ from redis.backoff import NoBackoff
 
 from gateway.store import redis_scripts as lua
 from gateway.store.base import (
+    Begun,
     Claim,
     ClaimStatus,
+    Finish,
     LimitItem,
     OutboxEntry,
     QuoteUse,
@@ -35,6 +39,7 @@ from gateway.store.base import (
     Reservation,
     StaleVersion,
     Store,
+    due_score,
     has_work_left,
 )
 from schemas.errors import ConflictError, InvalidState, StoreUnavailable
@@ -65,10 +70,19 @@ def _s(v: bytes | str) -> str:
     return v.decode() if isinstance(v, bytes) else v
 
 
+def _claim_of(r: Sequence[Any]) -> Claim:
+    """A CLAIM / BEGIN_PAYMENT reply as a ``Claim``."""
+    status = ClaimStatus(_s(r[0]))
+    answer = json.loads(r[2]) if status is ClaimStatus.DONE and len(r) > 2 and r[2] else None
+    return Claim(status, _s(r[1]), answer)
+
+
 class RedisStore(Store):
     """``Store`` on redis.asyncio; ``connect()`` picks a single server or a Cluster by URL."""
 
-    def __init__(self, client: Any, *, pool_size: int, prefix: str = "", shards: int = 16) -> None:
+    def __init__(
+        self, client: Any, *, pool_size: int, prefix: str = "", shards: int = 16, repeat_budget_s: float = 5.0
+    ) -> None:
         if "{" in prefix or "}" in prefix:
             raise ValueError("prefix must not contain a hash tag")
         self._r = client
@@ -81,10 +95,21 @@ class RedisStore(Store):
         self._sha = {name: hashlib.sha1(src.encode()).hexdigest() for name, src in lua.SCRIPTS.items()}
         self._generation = 0  # bumped on each SCRIPT LOAD round; 0: not loaded yet
         self._loading = asyncio.Lock()
+        # A call whose reply is lost (timeout, dropped connection) is repeated, identically, within
+        # this budget: every call is safe to repeat (scripts recognise their own repeat, the rest are
+        # reads or idempotent), and repeating is how the caller finds out what happened.
+        self._repeat_budget_s = repeat_budget_s
 
     @classmethod
     async def connect(
-        cls, url: str, pool_size: int = 64, timeout_s: float = 2.0, *, prefix: str = "", shards: int = 16
+        cls,
+        url: str,
+        pool_size: int = 64,
+        timeout_s: float = 2.0,
+        *,
+        prefix: str = "",
+        shards: int = 16,
+        repeat_budget_s: float = 5.0,
     ) -> RedisStore:
         """``redis://``, ``rediss://``, ``unix://`` or ``redis+cluster://host:port`` (any node)."""
         timeouts = {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s}
@@ -93,16 +118,15 @@ class RedisStore(Store):
             client = RedisCluster.from_url("redis://" + url.removeprefix("redis+cluster://"),
                                            max_connections=pool_size, **timeouts)
         else:
-            # One immediate retry on a connection error only (a pooled connection that died
-            # with a Redis restart). A retried call whose first reply was lost is safe: the
-            # scripts recognise their own repeat (claim, create, update) or are idempotent.
-            # Timeouts are never retried: the command may still be running.
+            # One immediate retry on a connection error (a pooled connection that died with a
+            # Redis restart); anything longer is ``_repeating``'s job (timeouts included: every
+            # call is safe to repeat, see docs/store.md).
             pool = aioredis.BlockingConnectionPool.from_url(
                 url, max_connections=pool_size, timeout=timeout_s, health_check_interval=5,
                 retry=Retry(NoBackoff(), 1, supported_errors=(rex.ConnectionError,)), **timeouts,
             )
             client = aioredis.Redis.from_pool(pool)
-        return cls(client, pool_size=pool_size, prefix=prefix, shards=shards)
+        return cls(client, pool_size=pool_size, prefix=prefix, shards=shards, repeat_budget_s=repeat_budget_s)
 
     # -- plumbing ---------------------------------------------------------------------------------
     async def _load_scripts(self, seen: int) -> None:
@@ -119,26 +143,46 @@ class RedisStore(Store):
                     await self._r.script_load(src)
             self._generation += 1
 
+    async def _repeating(self, op: str, attempt: Any) -> Any:
+        """Run ``attempt()``; when its reply is lost, repeat it until it answers or the budget is
+        spent (then ``StoreUnavailable``: the outcome is unknown, and the caller must not undo)."""
+        deadline = time.monotonic() + self._repeat_budget_s
+        delay = 0.05
+        while True:
+            try:
+                return await attempt()
+            except StoreUnavailable:
+                if time.monotonic() + delay >= deadline:
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
     async def _eval(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        for _attempt in range(2):
-            seen = self._generation
-            if seen == 0:
-                await self._load_scripts(seen)
-            async with self._slots:
-                with unavailable(name.lower()):
-                    try:
-                        return await self._r.evalsha(self._sha[name], len(keys), *keys, *args)
-                    except rex.NoScriptError:
-                        pass
-            await self._load_scripts(seen if seen else 1)  # the server lost its script cache
-        raise StoreUnavailable(f"redis {name.lower()}: script cache keeps losing scripts")
+        async def attempt() -> Any:
+            for _ in range(2):
+                seen = self._generation
+                if seen == 0:
+                    await self._load_scripts(seen)
+                async with self._slots:
+                    with unavailable(name.lower()):
+                        try:
+                            return await self._r.evalsha(self._sha[name], len(keys), *keys, *args)
+                        except rex.NoScriptError:
+                            pass
+                await self._load_scripts(seen if seen else 1)  # the server lost its script cache
+            raise StoreUnavailable(f"redis {name.lower()}: script cache keeps losing scripts")
+
+        return await self._repeating(name, attempt)
 
     async def _call(self, op: str, *args: Any) -> Any:
-        if self._generation == 0:
-            await self._load_scripts(0)
-        async with self._slots:
-            with unavailable(op.lower()):
-                return await self._r.execute_command(op, *args)
+        async def attempt() -> Any:
+            if self._generation == 0:
+                await self._load_scripts(0)
+            async with self._slots:
+                with unavailable(op.lower()):
+                    return await self._r.execute_command(op, *args)
+
+        return await self._repeating(op, attempt)
 
     def _tag(self, shard: int) -> str:
         return f"{self._prefix}{{p{shard}}}"
@@ -149,8 +193,18 @@ class RedisStore(Store):
     def _day(self, shard: int, day: str) -> str:
         return f"{self._tag(shard)}:day:{day}"
 
-    def _proc(self, shard: int) -> str:
-        return f"{self._tag(shard)}:proc"
+    def _due(self, shard: int) -> str:
+        return f"{self._tag(shard)}:due"
+
+    def _claim(self, scope: str, key: str) -> str:
+        return f"{self._tag(self.claim_shard(scope, key))}:claim:{scope}:{key}"
+
+    def _lease(self, name: str) -> str:
+        """A payment's lease lives in its slot (``begin_payment`` and the last write touch it)."""
+        if name.startswith("lease:payment:"):
+            pid = name.removeprefix("lease:payment:")
+            return f"{self._tag(self.shard_of(pid))}:lease:{pid}"
+        return self._key("lease", name)
 
     def _outbox(self, shard: int) -> str:
         return f"{self._tag(shard)}:outbox"
@@ -173,26 +227,60 @@ class RedisStore(Store):
     async def claim(
         self, scope: str, key: str, fingerprint: str, *, resource_id: str, ttl_s: int = 7 * 86400
     ) -> Claim:
-        r = await self._eval("CLAIM", [self._key("claim", scope, key)], [fingerprint, resource_id, ttl_s])
-        status = ClaimStatus(_s(r[0]))
-        answer = json.loads(r[2]) if status is ClaimStatus.DONE and r[2] else None
-        return Claim(status, _s(r[1]), answer)
+        r = await self._eval("CLAIM", [self._claim(scope, key)], [fingerprint, resource_id, ttl_s])
+        return _claim_of(r)
+
+    async def get_claim(self, scope: str, key: str) -> Claim | None:
+        r = await self._call("HMGET", self._claim(scope, key), "rid", "done", "answer")
+        if r[0] is None:
+            return None
+        if _s(r[1]) == "1":
+            return Claim(ClaimStatus.DONE, _s(r[0]), json.loads(r[2]) if r[2] else None)
+        return Claim(ClaimStatus.NEW, _s(r[0]))
 
     async def finish_claim(self, scope: str, key: str, answer: Mapping[str, Any]) -> None:
-        await self._eval("FINISH_CLAIM", [self._key("claim", scope, key)], [json.dumps(dict(answer))])
+        await self._eval("FINISH_CLAIM", [self._claim(scope, key)], [json.dumps(dict(answer))])
 
     async def abandon_claim(self, scope: str, key: str) -> None:
-        await self._eval("ABANDON_CLAIM", [self._key("claim", scope, key)], [])
+        await self._eval("ABANDON_CLAIM", [self._claim(scope, key)], [])
 
     # -- payments ---------------------------------------------------------------------------------
     async def create_payment(self, record: PaymentRecord, events: Sequence[Mapping[str, Any]] = ()) -> None:
         shard = self.shard_of(record.payment_id)
-        keys = [self._pay(record.payment_id), self._day(shard, record.business_day), self._proc(shard),
+        keys = [self._pay(record.payment_id), self._day(shard, record.business_day), self._due(shard),
                 self._outbox(shard)]
         args = [record.payment_id, record.version, record.status.value, record.model_dump_json(),
-                int(has_work_left(record)), *(json.dumps(dict(e)) for e in events)]
+                int(has_work_left(record)), repr(due_score(record)), *(json.dumps(dict(e)) for e in events)]
         if not await self._eval("CREATE_PAYMENT", keys, args):
             raise ConflictError(f"payment {record.payment_id} exists")
+
+    async def begin_payment(
+        self,
+        scope: str,
+        key: str,
+        fingerprint: str,
+        record: PaymentRecord,
+        *,
+        owner: str,
+        lease_ms: int,
+        claim_ttl_s: int = 7 * 86400,
+    ) -> Begun:
+        shard = self.shard_of(record.payment_id)
+        if shard != self.claim_shard(scope, key):
+            raise ValueError("begin_payment: the payment id is not in its claim's shard")
+        pid = record.payment_id
+        keys = [self._claim(scope, key), self._lease(f"lease:payment:{pid}"), self._pay(pid),
+                self._day(shard, record.business_day), self._due(shard)]
+        args = [fingerprint, pid, claim_ttl_s, owner, lease_ms, record.model_dump_json(), record.status.value,
+                int(has_work_left(record)), repr(due_score(record))]
+        claim = _claim_of(await self._eval("BEGIN_PAYMENT", keys, args))
+        return Begun(claim, claim.status is ClaimStatus.NEW)
+
+    async def discard_payment(self, scope: str, key: str, payment_id: str, owner: str) -> None:
+        shard = self.shard_of(payment_id)
+        keys = [self._claim(scope, key), self._lease(f"lease:payment:{payment_id}"), self._pay(payment_id),
+                self._due(shard)]
+        await self._eval("DISCARD_PAYMENT", keys, [payment_id, owner, f"{self._tag(shard)}:day:"])
 
     async def get_payment(self, payment_id: str) -> PaymentRecord | None:
         raw = await self._call("HGET", self._pay(payment_id), "j")
@@ -206,6 +294,7 @@ class RedisStore(Store):
         reason: str,
         events: Sequence[Mapping[str, Any]] = (),
         extra_days: Sequence[str] = (),
+        finish: Finish | None = None,
     ) -> PaymentRecord:
         # The new record is composed here without reading the store; the script stores it
         # only if the stored version and status allow it (compare-and-set on the server).
@@ -214,11 +303,19 @@ class RedisStore(Store):
         new = record.model_copy(
             update={"version": expected_version + 1, "updated_at": now, "history": [*record.history, entry]}
         )
-        shard = self.shard_of(record.payment_id)
-        keys = [self._pay(record.payment_id), self._proc(shard), self._outbox(shard),
+        pid = record.payment_id
+        shard = self.shard_of(pid)
+        # Finishing folds into this script when the claim lives in the payment's slot (payments made
+        # by begin_payment); otherwise it follows as its own calls.
+        folded = finish is not None and self.claim_shard(finish.scope, finish.key) == shard
+        pay = self._pay(pid)
+        claim_key = self._claim(finish.scope, finish.key) if folded and finish else pay
+        keys = [pay, self._due(shard), self._outbox(shard), claim_key,
+                self._lease(f"lease:payment:{pid}") if folded else pay,
                 *(self._day(shard, d) for d in dict.fromkeys(extra_days))]
-        args = [record.payment_id, expected_version, record.status.value, new.model_dump_json(),
-                int(has_work_left(new)), len(events), *(json.dumps(dict(e)) for e in events)]
+        args = [pid, expected_version, record.status.value, new.model_dump_json(), int(has_work_left(new)),
+                repr(due_score(new)), int(folded), json.dumps(dict(finish.answer)) if finish else "",
+                finish.owner if finish else "", len(events), *(json.dumps(dict(e)) for e in events)]
         r = await self._eval("UPDATE_PAYMENT", keys, args)
         if r[0] == 1:
             if r[1] == -1:
@@ -226,14 +323,30 @@ class RedisStore(Store):
             raise StaleVersion(f"payment {record.payment_id} is at version {r[1]}, not {expected_version}")
         if r[0] == 2:
             raise InvalidState(f"illegal transition {_s(r[1])} -> {record.status}")
+        if finish is not None and not folded:
+            await self.finish_claim(finish.scope, finish.key, finish.answer)
+            await self.release_lease(f"lease:payment:{pid}", finish.owner)
         return new
 
     async def _over_shards(self, op: str, key_of: Any) -> list[Any]:
         return list(await asyncio.gather(*(self._call(op, key_of(s)) for s in range(self.shards))))
 
     async def payments_in_progress(self, limit: int = 1000) -> list[str]:
-        found = await self._over_shards("SMEMBERS", self._proc)
+        found = await asyncio.gather(*(self._call("ZRANGE", self._due(s), 0, -1) for s in range(self.shards)))
         return sorted(_s(m) for members in found for m in members)[:limit]
+
+    async def payments_due(self, now: datetime, limit: int = 500) -> tuple[list[str], datetime | None]:
+        cut = repr(now.timestamp())
+        found = await asyncio.gather(*(self._eval("PAYMENTS_DUE", [self._due(s)], [cut, limit])
+                                       for s in range(self.shards)))
+        due: list[str] = []
+        later: list[float] = []
+        for reply in found:
+            due += [_s(m) for m in reply[:-1]]
+            if _s(reply[-1]):
+                later.append(float(_s(reply[-1])))
+        nxt = datetime.fromtimestamp(min(later), UTC) if later else None
+        return due[:limit], nxt
 
     async def payments_of_day(self, day: str) -> list[str]:
         found = await self._over_shards("SMEMBERS", lambda s: self._day(s, day))
@@ -241,7 +354,10 @@ class RedisStore(Store):
 
     # -- nonces -----------------------------------------------------------------------------------
     async def remember_nonce(self, keyid: str, nonce: str, ttl_s: int) -> bool:
-        return bool(await self._call("SET", self._key("nonce", keyid, nonce), 1, "NX", "EX", ttl_s))
+        # The value is this call's own token: a repeat after a lost reply finds its own token and
+        # still answers "first time", where a real replay finds another's.
+        token = secrets.token_hex(8)
+        return bool(await self._eval("REMEMBER_NONCE", [self._key("nonce", keyid, nonce)], [token, ttl_s]))
 
     # -- quotes -----------------------------------------------------------------------------------
     async def put_quote(self, quote_id: str, data: Mapping[str, Any], ttl_s: int) -> None:
@@ -279,10 +395,15 @@ class RedisStore(Store):
         return Reservation(False, denied=items[int(r[1]) - 1], used=used)
 
     async def release_limits(
-        self, holder: str, reservation_id: str, amounts: Mapping[str, int] | None = None
+        self,
+        holder: str,
+        reservation_id: str,
+        amounts: Mapping[str, int] | None = None,
+        *,
+        release_id: str | None = None,
     ) -> None:
         tag = self._limit(holder)
-        args: list[Any] = [f"{tag}:cnt:", "all" if amounts is None else "some"]
+        args: list[Any] = [f"{tag}:cnt:", "all" if amounts is None else "some", release_id or ""]
         for counter, amount in (amounts or {}).items():
             args += [counter, int(amount)]
         await self._eval("RELEASE_LIMITS", [f"{tag}:res:{reservation_id}"], args)
@@ -306,10 +427,10 @@ class RedisStore(Store):
         return None if raw is None else bytes(raw)
 
     async def acquire_lease(self, name: str, owner: str, ttl_ms: int) -> bool:
-        return bool(await self._eval("ACQUIRE_LEASE", [self._key("lease", name)], [owner, ttl_ms]))
+        return bool(await self._eval("ACQUIRE_LEASE", [self._lease(name)], [owner, ttl_ms]))
 
     async def release_lease(self, name: str, owner: str) -> None:
-        await self._eval("RELEASE_LEASE", [self._key("lease", name)], [owner])
+        await self._eval("RELEASE_LEASE", [self._lease(name)], [owner])
 
     # -- outbox -----------------------------------------------------------------------------------
     async def append_events(self, shard: int, events: Sequence[Mapping[str, Any]]) -> None:

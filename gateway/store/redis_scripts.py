@@ -21,7 +21,7 @@ def _legal_table() -> str:
     return "{" + ", ".join(rows) + "}"
 
 
-# KEYS: pay, day, proc, outbox. ARGV: id, version, status, json, work(0/1), events...
+# KEYS: pay, day, due, outbox. ARGV: id, version, status, json, work(0/1), due score, events...
 CREATE_PAYMENT = """
 local stored = redis.call('HGET', KEYS[1], 'j')
 if stored then
@@ -30,29 +30,87 @@ if stored then
 end
 redis.call('HSET', KEYS[1], 'v', ARGV[2], 's', ARGV[3], 'j', ARGV[4])
 redis.call('SADD', KEYS[2], ARGV[1])
-if ARGV[5] == '1' then redis.call('SADD', KEYS[3], ARGV[1]) end
-for i = 6, #ARGV do redis.call('XADD', KEYS[4], '*', 'e', ARGV[i]) end
+if ARGV[5] == '1' then redis.call('ZADD', KEYS[3], ARGV[6], ARGV[1]) end
+for i = 7, #ARGV do redis.call('XADD', KEYS[4], '*', 'e', ARGV[i]) end
 return 1
 """
 
-# KEYS: pay, proc, outbox, extra day keys... ARGV: id, expected, status, json, work, n_events, events...
-# Answers {0} stored, {1, version} stale (-1: missing), {2, old status} illegal.
+# KEYS: claim, lease, pay, day, due (one slot: the claim's shard). ARGV: fingerprint, id, claim ttl,
+# owner, lease ms, json, status, work(0/1), due score. Answers the claim as CLAIM does, after
+# taking the lease and storing the record when the claim is (or already was) this call's.
+BEGIN_PAYMENT = """
+local cur = redis.call('HMGET', KEYS[1], 'fp', 'rid', 'done', 'answer')
+if not cur[1] then
+  redis.call('HSET', KEYS[1], 'fp', ARGV[1], 'rid', ARGV[2], 'done', '0')
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+elseif cur[1] ~= ARGV[1] then return {'CONFLICT', cur[2]}
+elseif cur[3] == '1' then return {'DONE', cur[2], cur[4]}
+elseif cur[2] ~= ARGV[2] then return {'IN_PROGRESS', cur[2]} end
+local holder = redis.call('GET', KEYS[2])
+if holder and holder ~= ARGV[4] then return {'IN_PROGRESS', ARGV[2]} end
+redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[5])
+if redis.call('EXISTS', KEYS[3]) == 0 then
+  redis.call('HSET', KEYS[3], 'v', '0', 's', ARGV[7], 'j', ARGV[6])
+  redis.call('SADD', KEYS[4], ARGV[2])
+  if ARGV[8] == '1' then redis.call('ZADD', KEYS[5], ARGV[9], ARGV[2]) end
+end
+return {'NEW', ARGV[2]}
+"""
+
+# KEYS: claim, lease, pay, due. ARGV: id, owner, day key prefix (same hash tag).
+# Deletes a payment still at version 0 (it moved no money), its claim and lease; else nothing.
+DISCARD_PAYMENT = """
+local v = redis.call('HGET', KEYS[3], 'v')
+if v then
+  if tonumber(v) ~= 0 then return 0 end
+  local day = cjson.decode(redis.call('HGET', KEYS[3], 'j'))['business_day']
+  redis.call('DEL', KEYS[3])
+  redis.call('SREM', ARGV[3] .. day, ARGV[1])
+  redis.call('ZREM', KEYS[4], ARGV[1])
+end
+local c = redis.call('HMGET', KEYS[1], 'rid', 'done')
+if c[1] == ARGV[1] and c[2] == '0' then redis.call('DEL', KEYS[1]) end
+if redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
+return 1
+"""
+
+# KEYS: due. ARGV: now (epoch s), limit. Answers the due ids, earliest first, then the next due
+# score after now ('' when none).
+PAYMENTS_DUE = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+local nxt = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+ids[#ids + 1] = nxt[2] or ''
+return ids
+"""
+
+# KEYS: pay, due, outbox, claim, lease, extra day keys... (claim and lease: any key of the slot when
+# not finishing). ARGV: id, expected, status, json, work, due score, finish(0/1), answer, owner,
+# n_events, events... Answers {0} stored, {1, version} stale (-1: missing), {2, old status} illegal.
 UPDATE_PAYMENT = (
     "local LEGAL = " + _legal_table() + "\n"
     + """
+local function finish()
+  if ARGV[7] ~= '1' then return end
+  if redis.call('EXISTS', KEYS[4]) == 1 then redis.call('HSET', KEYS[4], 'done', '1', 'answer', ARGV[8]) end
+  if redis.call('GET', KEYS[5]) == ARGV[9] then redis.call('DEL', KEYS[5]) end
+end
 local cur = redis.call('HMGET', KEYS[1], 'v', 's', 'j')
 if not cur[1] then return {1, -1} end
 if tonumber(cur[1]) ~= tonumber(ARGV[2]) then
   -- a repeat of this very call (same new record, timestamps included) whose reply was lost
-  if tonumber(cur[1]) == tonumber(ARGV[2]) + 1 and cur[3] == ARGV[4] then return {0} end
+  if tonumber(cur[1]) == tonumber(ARGV[2]) + 1 and cur[3] == ARGV[4] then
+    finish()
+    return {0}
+  end
   return {1, tonumber(cur[1])}
 end
 local allowed = LEGAL[cur[2]]
 if not allowed or not allowed[ARGV[3]] then return {2, cur[2]} end
 redis.call('HSET', KEYS[1], 'v', tostring(tonumber(ARGV[2]) + 1), 's', ARGV[3], 'j', ARGV[4])
-if ARGV[5] == '1' then redis.call('SADD', KEYS[2], ARGV[1]) else redis.call('SREM', KEYS[2], ARGV[1]) end
-for i = 4, #KEYS do redis.call('SADD', KEYS[i], ARGV[1]) end
-for i = 7, 6 + tonumber(ARGV[6]) do redis.call('XADD', KEYS[3], '*', 'e', ARGV[i]) end
+if ARGV[5] == '1' then redis.call('ZADD', KEYS[2], ARGV[6], ARGV[1]) else redis.call('ZREM', KEYS[2], ARGV[1]) end
+for i = 6, #KEYS do redis.call('SADD', KEYS[i], ARGV[1]) end
+for i = 11, 10 + tonumber(ARGV[10]) do redis.call('XADD', KEYS[3], '*', 'e', ARGV[i]) end
+finish()
 return {0}
 """
 )
@@ -129,14 +187,20 @@ redis.call('EXPIRE', KEYS[1], ARGV[1])
 return {1, 0, unpack(after)}
 """
 
-# KEYS: reservation. ARGV: counter key prefix (same hash tag), 'all' | 'some', then (counter, amount)...
+# KEYS: reservation. ARGV: counter key prefix (same hash tag), 'all' | 'some', release id ('' none),
+# then (counter, amount)... A release id is remembered in the reservation (field 'r:<id>'): its repeat
+# gives nothing back again.
 RELEASE_LIMITS = """
 local held = redis.call('HGETALL', KEYS[1])
 if #held == 0 then return 0 end
+if ARGV[3] ~= '' then
+  if redis.call('HSETNX', KEYS[1], 'r:' .. ARGV[3], '0') == 0 then return 0 end
+end
 local want = {}
-for i = 3, #ARGV, 2 do want[ARGV[i]] = tonumber(ARGV[i + 1]) end
+for i = 4, #ARGV, 2 do want[ARGV[i]] = tonumber(ARGV[i + 1]) end
 for i = 1, #held, 2 do
   local counter, amount = held[i], tonumber(held[i + 1])
+  if string.sub(counter, 1, 2) == 'r:' then amount = 0 end
   local give = amount
   if ARGV[2] ~= 'all' then give = math.min(amount, math.max(0, want[counter] or 0)) end
   if give > 0 then
@@ -146,6 +210,17 @@ for i = 1, #held, 2 do
     if total then redis.call('SET', ck, math.max(0, tonumber(total) - give), 'KEEPTTL') end
   end
 end
+return 0
+"""
+
+# KEYS: nonce. ARGV: this call's token, ttl_s. 1 the first time (or this call's own repeat), else 0.
+REMEMBER_NONCE = """
+local cur = redis.call('GET', KEYS[1])
+if not cur then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+  return 1
+end
+if cur == ARGV[1] then return 1 end
 return 0
 """
 
@@ -259,6 +334,9 @@ return out
 
 SCRIPTS: dict[str, str] = {
     "CREATE_PAYMENT": CREATE_PAYMENT,
+    "BEGIN_PAYMENT": BEGIN_PAYMENT,
+    "DISCARD_PAYMENT": DISCARD_PAYMENT,
+    "PAYMENTS_DUE": PAYMENTS_DUE,
     "UPDATE_PAYMENT": UPDATE_PAYMENT,
     "CLAIM": CLAIM,
     "FINISH_CLAIM": FINISH_CLAIM,
@@ -269,6 +347,7 @@ SCRIPTS: dict[str, str] = {
     "RESERVE_LIMITS": RESERVE_LIMITS,
     "RELEASE_LIMITS": RELEASE_LIMITS,
     "TAKE_TOKEN": TAKE_TOKEN,
+    "REMEMBER_NONCE": REMEMBER_NONCE,
     "ACQUIRE_LEASE": ACQUIRE_LEASE,
     "RELEASE_LEASE": RELEASE_LEASE,
     "ACK_EVENTS": ACK_EVENTS,

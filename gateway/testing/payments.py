@@ -215,6 +215,7 @@ class FakePricing:
     quotes: dict[str, dict[str, Any]] = field(default_factory=dict)
     reserved: dict[str, int] = field(default_factory=dict)  # reservation_id -> amount held
     released: list[tuple[str, tuple[int, int] | None]] = field(default_factory=list)
+    release_ids: set[str] = field(default_factory=set)
 
     def _convert(self, m: MoneyModel, to: str) -> tuple[MoneyModel, Decimal]:
         rate = self.rates[(m.currency, to)]
@@ -223,7 +224,13 @@ class FakePricing:
         return MoneyModel.of(to, minor), rate
 
     async def quote(
-        self, *, merchant_amount: MoneyModel, payer_currency: str, partner_id: str, qr_fingerprint: str
+        self,
+        *,
+        merchant_amount: MoneyModel,
+        payer_currency: str,
+        partner_id: str,
+        qr_fingerprint: str,
+        persist: bool = True,
     ) -> QuoteInfo:
         payer, rate = self._convert(merchant_amount, payer_currency)
         expires = datetime.now(UTC) + timedelta(seconds=self.ttl_s)
@@ -236,6 +243,8 @@ class FakePricing:
             "expires_at": expires.isoformat(),
         }
         q = QuoteInfo(quote_id, merchant_amount, payer, rate, expires, wire)
+        if not persist:
+            return q
         self.quotes[quote_id] = {
             "q": q,
             "wire": wire,
@@ -265,6 +274,30 @@ class FakePricing:
         e["used"] = consumer
         return QuoteInfo(q.quote_id, q.merchant_amount, q.payer_amount, q.rate, q.expires_at, e["wire"])
 
+    def _checked(self, quote_id: str, partner_id: str, qr_fingerprint: str, merchant_amount: MoneyModel) -> Any:
+        e = self.quotes.get(quote_id)
+        if e is None:
+            raise QuoteExpired("quote unknown or expired")
+        q: QuoteInfo = e["q"]
+        if e["partner"] != partner_id or e["fp"] != qr_fingerprint or q.merchant_amount != merchant_amount:
+            raise QuoteInvalid("quote bound to another partner, QR or amount")
+        return e
+
+    async def peek(
+        self, quote_id: str, *, partner_id: str, qr_fingerprint: str, merchant_amount: MoneyModel
+    ) -> QuoteInfo:
+        e = self._checked(quote_id, partner_id, qr_fingerprint, merchant_amount)
+        q: QuoteInfo = e["q"]
+        return QuoteInfo(q.quote_id, q.merchant_amount, q.payer_amount, q.rate, q.expires_at, e["wire"])
+
+    async def consume(
+        self, quote_id: str, *, partner_id: str, qr_fingerprint: str, merchant_amount: MoneyModel, consumer: str
+    ) -> None:
+        e = self._checked(quote_id, partner_id, qr_fingerprint, merchant_amount)
+        if e["used"] not in (None, consumer):
+            raise QuoteInvalid("quote already used")
+        e["used"] = consumer
+
     async def unredeem(self, quote_id: str, consumer: str) -> None:
         e = self.quotes.get(quote_id)
         if e is not None and e["used"] == consumer:
@@ -286,8 +319,18 @@ class FakePricing:
         self.reserved[reservation_id] = merchant_amount.minor
         return PolicyResult(flags=(), reservation={"reservation_id": reservation_id, "holder": payer.id})
 
-    async def release(self, reservation: Mapping[str, Any], *, fraction: tuple[int, int] | None = None) -> None:
+    async def release(
+        self,
+        reservation: Mapping[str, Any],
+        *,
+        fraction: tuple[int, int] | None = None,
+        release_id: str | None = None,
+    ) -> None:
         rid = str(reservation["reservation_id"])
+        if release_id is not None:
+            if release_id in self.release_ids:
+                return
+            self.release_ids.add(release_id)
         self.released.append((rid, fraction))
         if rid in self.reserved:
             if fraction is None:
@@ -367,6 +410,8 @@ def build_harness(
     wallets: dict[str, FakeWallet] | None = None,
     acquirers: dict[str, FakeAcquirer] | None = None,
     pricing: FakePricing | None = None,
+    *,
+    lease_s: float | None = None,
 ) -> Harness:
     clock = clock or ManualClock()
     wallets = wallets or {
@@ -386,8 +431,9 @@ def build_harness(
         countries={"alipay-cn": "CN", "kakaopay-kr": "KR"},
     )
     partners = Partners(wallets=dict(wallets), acquirers=dict(acquirers))
-    policy = RetryPolicy(**FAST_POLICY_ARGS)
+    policy = RetryPolicy(**{**FAST_POLICY_ARGS, **({"lease_s": lease_s} if lease_s else {})})
     orch = Orchestrator(store, partners, resolver, pricing, policy=policy, clock=clock, claim_wait_s=5.0)
     rev = ReversalService(store, partners, pricing, policy=policy, clock=clock, owner=orch.owner)
     recovery = Recovery(orch, rev, interval_s=0.01, clock=clock)
+    orch.on_due = recovery.wake
     return Harness(store, clock, wallets, acquirers, pricing, resolver, orch, rev, recovery)

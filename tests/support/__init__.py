@@ -1,0 +1,1 @@
+"""Test helpers that never ship in the runtime packages."""
