@@ -17,18 +17,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import ssl
 import uuid
 from typing import Any
 
 from aiohttp import http_exceptions, web
-from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_protocol import RequestHandler, _ErrInfo
 
 from gateway.api.problems import REQUEST_ID_HEADER, problem_response
 from gateway.appkeys import KEYS
 from gateway.config import ServerSettings
-from gateway.signing import KeyRegistry, sign_answer
+from gateway.signing import KeyRegistry, sign_response
 from schemas.errors import HeaderTooLarge, QrgwError, RequestError, RequestTimeout
+
+HEAD_KEPT = 4096
+REQUEST_LINE = re.compile(rb"([A-Z]{1,16}) (/[^ ?#\r\n]{0,2048})[^ \r\n]* HTTP/1\.[01]\r?\n")
 
 
 def parse_error(status: int, exc: BaseException | None, message: str | None) -> QrgwError:
@@ -52,11 +56,16 @@ class GuardedHandler(RequestHandler):
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
         self._body: Any = None  # payload (StreamReader) of the request being received
+        self._head = bytearray()  # the start of the head being received: its request line signs errors
 
     def data_received(self, data: bytes) -> None:
         count = self._request_count
+        if len(self._head) < HEAD_KEPT and (self._body is None or self._body.is_eof()):
+            self._head += data[: HEAD_KEPT - len(self._head)]
         super().data_received(data)
         if self._request_count != count:  # a head completed (or failed to parse)
+            if self._messages and not isinstance(self._messages[-1][0], _ErrInfo):
+                self._head.clear()
             self._cancel("_head_timer")
             payload = self._messages[-1][1] if self._messages else None
             if payload is not None and not payload.is_eof():
@@ -92,7 +101,8 @@ class GuardedHandler(RequestHandler):
 
     @property
     def idle(self) -> bool:
-        return not self._request_in_progress
+        """Open and not serving a request (waiting for, or receiving, a head)."""
+        return self.transport is not None and not self._request_in_progress
 
     def handle_error(
         self,
@@ -104,6 +114,10 @@ class GuardedHandler(RequestHandler):
         if request.writer.output_size > 0:  # too late to answer: let aiohttp drop the connection
             return super().handle_error(request, status, exc, message)
         err = parse_error(status, exc, message)
+        # The parser gave up: bind the answer to the request line if it was readable (the caller
+        # verifies with its own method and path), else to UNKNOWN / like aiohttp's placeholder.
+        line = REQUEST_LINE.match(bytes(self._head).lstrip(b"\r\n"))
+        method, path = (line.group(1).decode(), line.group(2).decode()) if line else (request.method, "/")
         if status < 500:
             self.logger.info("request refused by the HTTP parser: %s (%s)", err.code, message)
         else:
@@ -112,7 +126,9 @@ class GuardedHandler(RequestHandler):
         resp = problem_response(err, rid)
         resp.headers[REQUEST_ID_HEADER] = rid
         resp.force_close()
-        sign_answer(self.registry, problem_response, request, resp, "")  # unbound: nothing of it is trusted
+        body = resp.body if isinstance(resp.body, bytes) else b""
+        sign_response(self.registry.signer, status=resp.status, headers=resp.headers, body=body,
+                      req_method=method, req_path=path, req_signature="")  # unbound: nothing of it is trusted
         return resp
 
 
@@ -130,8 +146,11 @@ class GuardedServer(web.Server):
         super().connection_made(handler, transport)
         if len(self._connections) <= self.limits.max_connections:
             return
+        live = [h for h in self._connections if h.transport is not None]  # closed ones linger a moment
+        if len(live) <= self.limits.max_connections:
+            return
         # Oldest first (dict order): the longest-held idle socket is the likeliest slow client.
-        victim = next((h for h in self._connections if h is not handler and getattr(h, "idle", False)), handler)
+        victim = next((h for h in live if h is not handler and getattr(h, "idle", False)), handler)
         victim.force_close()
 
 

@@ -24,9 +24,16 @@ from gateway.serving import GatewayRunner
 from gateway.signing import KeyRegistry, PublicKeyEntry, QrgwAuth, Signer, generate_key, private_pem, public_jwk
 from gateway.store.base import Store
 from gateway.store.memory import MemoryStore
-from gateway.testing.payments import FAST_POLICY_ARGS, Harness, build_harness
+from gateway.testing.payments import FAST_POLICY_ARGS, SEOUL_STATIC, Harness, build_harness
 from gateway.testing.signing import entry_for, make_signer
 
+PAY = {
+    "payment_request_id": "p-1",
+    "qr": SEOUL_STATIC,
+    "amount": {"currency": "KRW", "value": "15000"},
+    "payer": {"id": "cn-payer", "residency": "non-resident", "country": "CN"},
+    "payer_currency": "CNY",
+}
 BOTH = ("wallet", "acquirer")
 # partner id -> (country, currency, roles)
 PARTNERS: dict[str, tuple[str, str, Sequence[str]]] = {
@@ -39,6 +46,7 @@ PARTNERS: dict[str, tuple[str, str, Sequence[str]]] = {
 @dataclass
 class Api:
     url: str
+    app: web.Application
     h: Harness
     clients: dict[str, httpx.AsyncClient]
     signers: dict[str, Signer]
@@ -106,7 +114,7 @@ async def serve_api(
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
-    api = Api(url, h, {}, signers, entry_for(Signer("qrgw-gw", "ed25519", gw_key), "qrgw"))
+    api = Api(url, app, h, {}, signers, entry_for(Signer("qrgw-gw", "ed25519", gw_key), "qrgw"))
     api.clients.update({p: httpx.AsyncClient(base_url=url, auth=api.auth(p)) for p in signers})
     try:
         yield api
@@ -114,3 +122,12 @@ async def serve_api(
         for c in api.clients.values():
             await c.aclose()
         await runner.cleanup()
+
+
+def problem(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """Assert ``r`` is the problem+json answer ``status`` / ``code``; return its body."""
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = r.json()
+    assert body["code"] == code and body["status"] == status and body["instance"] == r.headers["x-request-id"]
+    return body
