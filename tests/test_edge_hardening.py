@@ -12,10 +12,13 @@ from unittest import mock
 import httpx
 import pytest
 
+from adapters.sandbox.qrgw import QrgwSandbox
+from adapters.sandbox.server import SandboxConfig
 from gateway.api.roles import ROUTE_ROLES
-from gateway.signing import UNSIGNED_PATHS, Signer, sign_request
+from gateway.signing import UNSIGNED_PATHS, KeyRegistry, QrgwAuth, Signer, sign_request
 from gateway.testing.api import BOTH, PAY, Api, problem, serve_api
 from gateway.testing.payments import SEOUL_STATIC
+from gateway.testing.signing import entry_for, make_signer
 from schemas import jsonsafe
 from schemas.errors import InvalidJSON
 
@@ -91,6 +94,22 @@ async def test_hostile_or_non_object_json_is_400_invalid_json_on_every_route(api
     for path in ("/v1/payments", "/v1/quotes", "/v1/qr/decode", f"/v1/payments/{pid}/refunds",
                  f"/v1/payments/{pid}/cancel"):
         problem(await c.post(path, content=HOSTILE[name], headers=JSON), 400, "INVALID_JSON")
+
+
+async def test_the_sandbox_partners_refuse_hostile_json_too() -> None:
+    gw = make_signer("ed25519", "qrgw-gw-1")
+    sbx = QrgwSandbox(SandboxConfig("openwallet-sg", "SGD", make_signer("ed25519", "sbx-1"), [entry_for(gw, "qrgw")]))
+    url = await sbx.start()
+    auth = QrgwAuth(gw, KeyRegistry([gw], [entry_for(sbx.cfg.signer, "openwallet-sg")]), "openwallet-sg")
+    try:
+        async with httpx.AsyncClient(base_url=url, auth=auth) as c:
+            for name in ("deep", "long integer", "NaN"):
+                r = await c.post("/qrgw/v1/debits", content=HOSTILE[name], headers=JSON)
+                assert r.status_code == 400 and r.json()["code"] == "INVALID_JSON", r.text
+            webhook = await c.post("/webhooks", content=HOSTILE["deep"], headers=JSON)
+            assert webhook.status_code == 400 and webhook.json()["code"] == "INVALID_JSON"
+    finally:
+        await sbx.stop()
 
 
 def test_the_scan_ignores_brackets_and_digits_inside_strings() -> None:
