@@ -197,3 +197,15 @@ async def test_with_a_public_url_the_signature_must_name_it_whatever_host_says(t
             proxied = signed_for(signer, "GET", f"{public}/v1/payments/pay_x")  # a proxy rewrote Host
             problem(await raw.get("/v1/payments/pay_x", headers={**proxied, "Host": "10.0.0.7:8080"}),
                     404, "PAYMENT_NOT_FOUND")
+
+
+def test_public_url_is_validated_and_accepts_its_earlier_name() -> None:
+    from pydantic import ValidationError
+
+    from gateway.config import ServerSettings
+
+    assert ServerSettings(public_url="https://API.qrgw.example/").public_url == "https://API.qrgw.example"
+    assert ServerSettings(base_url="https://api.qrgw.example:8443").public_url == "https://api.qrgw.example:8443"
+    for bad in ("api.qrgw.example", "https://api.qrgw.example/v1", "ftp://x", "https://user@x"):
+        with pytest.raises(ValidationError):
+            ServerSettings(public_url=bad)
