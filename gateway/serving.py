@@ -38,7 +38,7 @@ REQUEST_LINE = re.compile(rb"([A-Z]{1,16}) (/[^ ?#\r\n]{0,2048})[^ \r\n]* HTTP/1
 def parse_error(status: int, exc: BaseException | None, message: str | None) -> QrgwError:
     """Our error for what aiohttp's protocol layer answers itself."""
     if isinstance(exc, http_exceptions.LineTooLong) or "too many headers" in (message or "").lower():
-        return HeaderTooLarge("the request line, a header line or the number of header fields exceeds the server's limit")
+        return HeaderTooLarge("the request line, a header line or the header count exceeds the server's limit")
     if status >= 500:
         return QrgwError("internal error; the request id identifies it in our logs")
     err = RequestError(f"malformed HTTP request: {message or status}")
