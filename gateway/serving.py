@@ -25,17 +25,18 @@ from typing import Any
 from aiohttp import http_exceptions, web
 from aiohttp.web_protocol import RequestHandler, _ErrInfo
 
-from gateway.api.problems import REQUEST_ID_HEADER, problem_response
+from gateway.api.problems import REQUEST_ID_HEADER, REQUEST_ID_KEY, problem_response
 from gateway.appkeys import KEYS
 from gateway.config import ServerSettings
-from gateway.signing import KeyRegistry, sign_response
+from gateway.signing import KeyRegistry, sign_answer, sign_response
 from schemas.errors import HeaderTooLarge, QrgwError, RequestError, RequestTimeout
 
 HEAD_KEPT = 4096
+PLACEHOLDER_METHOD = "UNKNOWN"  # aiohttp's stand-in request for a head it could not parse
 REQUEST_LINE = re.compile(rb"([A-Z]{1,16}) (/[^ ?#\r\n]{0,2048})[^ \r\n]* HTTP/1\.[01]\r?\n")
 
 
-def parse_error(status: int, exc: BaseException | None, message: str | None) -> QrgwError:
+def protocol_error(status: int, exc: BaseException | None, message: str | None) -> QrgwError:
     """Our error for what aiohttp's protocol layer answers itself."""
     if isinstance(exc, http_exceptions.LineTooLong) or "too many headers" in (message or "").lower():
         return HeaderTooLarge("the request line, a header line or the header count exceeds the server's limit")
@@ -113,23 +114,30 @@ class GuardedHandler(RequestHandler):
     ) -> web.StreamResponse:
         if request.writer.output_size > 0:  # too late to answer: let aiohttp drop the connection
             return super().handle_error(request, status, exc, message)
-        err = parse_error(status, exc, message)
-        # The parser gave up: bind the answer to the request line if it was readable (the caller
-        # verifies with its own method and path), else to UNKNOWN / like aiohttp's placeholder.
-        line = REQUEST_LINE.match(bytes(self._head).lstrip(b"\r\n"))
-        method, path = (line.group(1).decode(), line.group(2).decode()) if line else (request.method, "/")
+        err = protocol_error(status, exc, message)
         if status < 500:
             self.logger.info("request refused by the HTTP parser: %s (%s)", err.code, message)
         else:
             self.log_exception("error handling request", exc_info=exc)
-        rid = f"req_{uuid.uuid4().hex}"
+        rid = request.get(REQUEST_ID_KEY) or f"req_{uuid.uuid4().hex}"
         resp = problem_response(err, rid)
         resp.headers[REQUEST_ID_HEADER] = rid
         resp.force_close()
+        if request.method != PLACEHOLDER_METHOD:  # a parsed request (an error past the middlewares)
+            return sign_answer(self.registry, problem_response, request, resp, _signature(request))
+        # The parser gave up: bind the answer to the request line if it was readable (the caller
+        # verifies with its own method and path), else to aiohttp's placeholder; nothing else of
+        # the request is trusted, so the answer is unbound.
+        line = REQUEST_LINE.match(bytes(self._head).lstrip(b"\r\n"))
+        method, path = (line.group(1).decode(), line.group(2).decode()) if line else (request.method, "/")
         body = resp.body if isinstance(resp.body, bytes) else b""
         sign_response(self.registry.signer, status=resp.status, headers=resp.headers, body=body,
-                      req_method=method, req_path=path, req_signature="")  # unbound: nothing of it is trusted
+                      req_method=method, req_path=path, req_signature="")
         return resp
+
+
+def _signature(request: web.BaseRequest) -> str:
+    return ", ".join(request.headers.getall("Signature", []))
 
 
 class GuardedServer(web.Server):
