@@ -62,6 +62,16 @@ async def test_a_broken_request_line_is_a_signed_400_problem(api: Api) -> None:
     assert head.startswith(b"HTTP/1.0 400") and b"application/problem+json" in head and b"Signature:" in head
 
 
+async def test_an_error_past_every_middleware_is_a_signed_500_problem_bound_to_the_request(api: Api) -> None:
+    async def boom(request: object) -> None:
+        raise RuntimeError("a bug outside problem_middleware")
+
+    assert api.runner.server is not None
+    api.runner.server.request_handler = boom  # type: ignore[assignment]  # new connections only
+    async with httpx.AsyncClient(base_url=api.url, auth=api.auth("alipay-cn")) as c:  # verifies the answer
+        problem(await c.get("/v1/payments/pay_x"), 500, "INTERNAL_ERROR")
+
+
 async def test_slow_headers_slow_bodies_and_idle_sockets_are_closed(api: Api) -> None:
     idle, idle_w = await open_socket(api)  # connects, says nothing
     slow, slow_w = await open_socket(api)

@@ -47,6 +47,7 @@ PARTNERS: dict[str, tuple[str, str, Sequence[str]]] = {
 class Api:
     url: str
     app: web.Application
+    runner: web.AppRunner
     h: Harness
     clients: dict[str, httpx.AsyncClient]
     signers: dict[str, Signer]
@@ -114,7 +115,7 @@ async def serve_api(
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
-    api = Api(url, app, h, {}, signers, entry_for(Signer("qrgw-gw", "ed25519", gw_key), "qrgw"))
+    api = Api(url, app, runner, h, {}, signers, entry_for(Signer("qrgw-gw", "ed25519", gw_key), "qrgw"))
     api.clients.update({p: httpx.AsyncClient(base_url=url, auth=api.auth(p)) for p in signers})
     try:
         yield api
