@@ -13,7 +13,8 @@ from pydantic import BaseModel, ValidationError
 from adapters.base import Outcome
 from adapters.endpoint import PartnerEndpoint
 from adapters.http import OutboundHttp
-from schemas.errors import PartnerProtocolError, PartnerUnavailable
+from schemas import jsonsafe
+from schemas.errors import InvalidJSON, PartnerProtocolError, PartnerUnavailable
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -25,8 +26,8 @@ def dumps(doc: Any) -> bytes:
 
 def read_json(resp: httpx.Response, partner: str, op: str) -> dict[str, Any]:
     try:
-        doc = json.loads(resp.content)
-    except ValueError as exc:
+        doc = jsonsafe.loads(resp.content)  # bounded: a hostile partner cannot make us recurse
+    except InvalidJSON as exc:
         raise PartnerProtocolError(
             f"{op}: answer is not JSON (HTTP {resp.status_code})", partner=partner
         ) from exc

@@ -14,7 +14,8 @@ from aiohttp import web
 from gateway.api import qr as qr_api
 from gateway.api import settlements
 from gateway.api.problems import problem_middleware, problem_response, request_id_middleware
-from gateway.appkeys import SERVICES, SETTINGS, STORE
+from gateway.api.roles import make_roles_middleware
+from gateway.appkeys import KEYS, SERVICES, SETTINGS, STORE
 from gateway.config import Settings
 from gateway.keys import AppNonceStore, registry_from_settings
 from gateway.payments import wiring as payment_wiring
@@ -50,13 +51,13 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[SERVICES] = {}
-    registry = registry_from_settings(settings)  # ConfigError naming a bad key: fail at start-up
+    app[KEYS] = registry = registry_from_settings(settings)  # ConfigError naming a bad key: fail at start-up
     if not registry.signers:
         raise ConfigError("gateway.keys: at least one signing key is required (every response is signed)")
     # Signing sits inside request_id and outside problem_middleware, so problem answers are signed too.
     signing = make_signing_middleware(
         registry, AppNonceStore(app, settings), problem_response, UNSIGNED_PATHS,
-        public_base_url=settings.server.base_url,
+        public_base_url=settings.server.public_url, local_hosts=(settings.server.host,),
     )
     app.middlewares.insert(1, signing)
     app.cleanup_ctx.append(_store_ctx)
@@ -64,6 +65,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(webhooks_ctx)  # outbox -> signed partner webhooks (after the store)
     settlements.add_routes(app)
     qr_api.add_routes(app)  # POST /v1/qr/decode
+    app.middlewares.append(make_roles_middleware(settings))  # innermost: after signature and rate limit
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/.well-known/jwks.json", make_jwks_handler(registry))

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from fx.settings import FXSettings
@@ -39,14 +39,33 @@ class _Strict(BaseModel):
 class ServerSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
-    base_url: str | None = Field(default=None, description="Public URL partners call; @authority source")
+    public_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("public_url", "base_url"),  # base_url: its name before
+        description="The URL partners call (scheme://host[:port]); requests must be signed for its @authority. "
+        "Unset: the address the connection reached (local use)",
+    )
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Connection hardening (gateway.serving): a slow or idle client cannot hold a socket for long.
+    header_timeout_s: float = Field(default=10.0, gt=0, description="From a request's first byte to its full head")
+    body_timeout_s: float = Field(default=30.0, gt=0, description="From the head to the last byte of the body")
+    idle_timeout_s: float = Field(default=75.0, gt=0, description="Keep-alive: idle connection closed after")
+    max_connections: int = Field(default=512, ge=1, description="Open connections; past it the oldest idle one goes")
+    max_header_bytes: int = Field(default=8190, ge=1024, description="One header line (or the request line)")
+    max_headers: int = Field(default=64, ge=8, description="Header fields per request")
     request_timeout_s: float = Field(default=30.0, gt=0)
     shutdown_grace_s: float = Field(default=10.0, ge=0)
     tls_cert: Path | None = None
     tls_key: Path | None = None
     client_ca: Path | None = Field(default=None, description="CA bundle: require partner client certs (mTLS)")
     sandbox: bool = Field(default=False, description="Sandbox mode: loopback HTTP to partners allowed")
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https?://[^/\s?#@]+/?$", v):
+            raise ValueError("must be scheme://host[:port] (http or https, no path)")
+        return v.rstrip("/") if v else v
 
 
 class StoreSettings(_Strict):

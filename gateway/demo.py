@@ -29,6 +29,7 @@ from gateway.appkeys import STORE
 from gateway.demo_journeys import DemoFailed, Flow, PartnerClient, Report, fmt_money, signed
 from gateway.logging import configure_logging
 from gateway.sandbox_env import SandboxEnvironment
+from gateway.serving import GatewayRunner
 from gateway.settlement import check_day, day_balance, load_day
 
 __all__ = ["main", "run_demo"]
@@ -122,7 +123,7 @@ async def run_demo(
         if prepare is not None:
             prepare(env)
         app = create_app(env.settings)
-        runner = web.AppRunner(app, access_log=None)
+        runner = GatewayRunner(app, env.settings.server)
         await runner.setup()
         try:
             await web.TCPSite(runner, env.host, env.gateway_port).start()

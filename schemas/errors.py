@@ -13,6 +13,9 @@ It lives in ``schemas`` (the lowest layer) so that ``fx``, ``adapters`` and
     ├── RequestError                   400 BAD_REQUEST
     │   ├── InvalidJSON                400 INVALID_JSON
     │   ├── ValidationFailed           422 VALIDATION_ERROR
+    │   │   └── AmountTooLarge         422 AMOUNT_TOO_LARGE
+    │   ├── HeaderTooLarge             431 HEADER_TOO_LARGE
+    │   ├── RequestTimeout             408 REQUEST_TIMEOUT
     │   ├── UnsupportedMediaType       415 UNSUPPORTED_MEDIA_TYPE
     │   ├── PayloadTooLarge            413 PAYLOAD_TOO_LARGE
     │   ├── NotFound                   404 NOT_FOUND | PAYMENT_NOT_FOUND
@@ -27,6 +30,7 @@ It lives in ``schemas`` (the lowest layer) so that ``fx``, ``adapters`` and
     │   ├── SignatureReplayed          401 SIGNATURE_REPLAYED
     │   ├── KeyUnknown                 401 KEY_UNKNOWN
     │   └── DigestMismatch             401 DIGEST_MISMATCH
+    ├── Forbidden                      403 ROLE_NOT_ALLOWED
     ├── ConflictError                  409 IDEMPOTENCY_CONFLICT
     │   ├── IdempotencyInProgress      409 IDEMPOTENCY_IN_PROGRESS
     │   └── InvalidState               409 INVALID_STATE | CANCEL_WINDOW_CLOSED
@@ -50,12 +54,15 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
+    "AmountTooLarge",
     "AuthError",
     "ConfigError",
     "ConflictError",
     "DataRequired",
     "DigestMismatch",
     "FXError",
+    "Forbidden",
+    "HeaderTooLarge",
     "IdempotencyInProgress",
     "InvalidJSON",
     "InvalidState",
@@ -76,6 +83,7 @@ __all__ = [
     "RateStale",
     "RefundExceedsPayment",
     "RequestError",
+    "RequestTimeout",
     "SignatureExpired",
     "SignatureInvalid",
     "SignatureMissing",
@@ -139,6 +147,29 @@ class ValidationFailed(RequestError):
     status = 422
     default_code = "VALIDATION_ERROR"
     title = "Request failed validation"
+
+
+class AmountTooLarge(ValidationFailed):
+    """An amount past ``schemas.money.MAX_MINOR_UNITS`` (docs/fx.md)."""
+
+    default_code = "AMOUNT_TOO_LARGE"
+    title = "Amount exceeds the maximum"
+
+
+class HeaderTooLarge(RequestError):
+    """A header line, or the header section, past the server's limits (refused while parsing)."""
+
+    status = 431
+    default_code = "HEADER_TOO_LARGE"
+    title = "Request header fields too large"
+
+
+class RequestTimeout(RequestError):
+    """The request body did not arrive within ``server.body_timeout_s``."""
+
+    status = 408
+    default_code = "REQUEST_TIMEOUT"
+    title = "Request timeout"
 
 
 class UnsupportedMediaType(RequestError):
@@ -229,6 +260,14 @@ class KeyUnknown(AuthError):
 class DigestMismatch(AuthError):
     default_code = "DIGEST_MISMATCH"
     title = "Content-Digest does not match the body"
+
+
+class Forbidden(QrgwError):
+    """An authenticated partner asking for something its roles (``partners[].roles``) do not allow."""
+
+    status = 403
+    default_code = "ROLE_NOT_ALLOWED"
+    title = "Not allowed for this partner's roles"
 
 
 # --- conflicts --------------------------------------------------------------------------------------

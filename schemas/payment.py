@@ -86,6 +86,7 @@ class HistoryEntry(BaseModel):
 class RefundRecord(BaseModel):
     refund_id: str
     refund_request_id: str
+    requested_by: str | None = Field(default=None, description="The caller; its request id's scope")
     amount: MoneyModel  # merchant currency
     payer_amount: MoneyModel
     status: Literal["PROCESSING", "SUCCEEDED", "FAILED"]
@@ -98,6 +99,7 @@ class RefundRecord(BaseModel):
 
 class CancelRecord(BaseModel):
     cancel_request_id: str
+    requested_by: str | None = Field(default=None, description="The caller; its request id's scope")
     status: Literal["PROCESSING", "SUCCEEDED", "FAILED"]
     stage: str = "created"
     failure: Failure | None = None

@@ -4,103 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from aiohttp import web
 
-import gateway.app
-from gateway.app import create_app
-from gateway.appkeys import SERVICES
-from gateway.config import Settings
-from gateway.payments.ports import Partners
-from gateway.payments.state import RetryPolicy
-from gateway.signing import KeyRegistry, QrgwAuth, Signer, generate_key, private_pem, public_jwk
-from gateway.store.memory import MemoryStore
-from gateway.testing.payments import FAST_POLICY_ARGS, SEOUL_STATIC, Harness, build_harness
-from gateway.testing.signing import entry_for, make_signer
-
-PARTNERS = {"alipay-cn": ("CN", "CNY"), "kakaopay-kr": ("KR", "KRW"), "openwallet-sg": ("SG", "SGD")}
-PAY = {
-    "payment_request_id": "p-1",
-    "qr": SEOUL_STATIC,
-    "amount": {"currency": "KRW", "value": "15000"},
-    "payer": {"id": "cn-payer", "residency": "non-resident", "country": "CN"},
-    "payer_currency": "CNY",
-}
-
-
-@dataclass
-class Api:
-    url: str
-    h: Harness
-    clients: dict[str, httpx.AsyncClient]
-
-    def __getitem__(self, partner: str) -> httpx.AsyncClient:
-        return self.clients[partner]
+from gateway.testing.api import PAY, Api, problem, serve_api
+from gateway.testing.payments import SEOUL_STATIC
 
 
 @pytest.fixture
-async def api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Api]:
-    h = build_harness(MemoryStore())
-
-    async def open_store(_settings: Any) -> Any:
-        return h.store
-
-    monkeypatch.setattr(gateway.app, "open_store", open_store)
-    gw_key = generate_key("ed25519")
-    (tmp_path / "gw.pem").write_bytes(private_pem(gw_key))
-    signers = {p: make_signer("ed25519", f"{p}-1") for p in PARTNERS}
-    settings = Settings(
-        server={"sandbox": True, "max_body_bytes": 2048},
-        gateway={"keys": [{"keyid": "qrgw-gw", "alg": "ed25519", "private_key": tmp_path / "gw.pem"}]},
-        partners=[
-            {
-                "id": p,
-                "roles": ["wallet", "acquirer"],
-                "country": c,
-                "currency": cur,
-                "family": "qrgw",
-                "base_url": "http://127.0.0.1:1",
-                "keys": [{"keyid": s.keyid, "alg": s.alg, "public_key": public_jwk(s.private_key, s.keyid, s.alg)}],
-                "rate_limit": {"rate_per_s": 0.01, "burst": 3} if p == "openwallet-sg" else {},
-            }
-            for (p, (c, cur)), s in zip(PARTNERS.items(), signers.values(), strict=True)
-        ],
-    )
-    app = create_app(settings)
-    app[SERVICES].update(
-        partners=Partners(wallets=dict(h.wallets), acquirers=dict(h.acquirers)),
-        pricing=h.pricing,
-        resolver=h.resolver,
-        policy=RetryPolicy(**FAST_POLICY_ARGS),
-        clock=h.clock,
-        recovery_interval_s=0.01,
-    )
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
-    gw = entry_for(Signer("qrgw-gw", "ed25519", gw_key), "qrgw")
-    clients = {
-        p: httpx.AsyncClient(base_url=url, auth=QrgwAuth(s, KeyRegistry([s], [gw]), "qrgw")) for p, s in signers.items()
-    }
-    yield Api(url, h, clients)
-    for c in clients.values():
-        await c.aclose()
-    await runner.cleanup()
-
-
-def problem(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = r.json()
-    assert body["code"] == code and body["status"] == status and body["instance"] == r.headers["x-request-id"]
-    return body
+async def api(tmp_path: Path) -> AsyncIterator[Api]:
+    async with serve_api(tmp_path, rate_limits={"openwallet-sg": {"rate_per_s": 0.01, "burst": 3}}) as served:
+        yield served
 
 
 async def test_create_repeat_conflict_and_read(api: Api) -> None:

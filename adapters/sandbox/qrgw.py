@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
@@ -12,7 +11,8 @@ from adapters.common import merchant_ref
 from adapters.sandbox.ledger import NOT_FOUND, Answer
 from adapters.sandbox.server import SandboxPartner, Wire, auth_problem
 from gateway.signing import sign_response, verify_request
-from schemas.errors import InvalidJSON, QrgwError, ValidationFailed
+from schemas.errors import QrgwError, ValidationFailed
+from schemas.jsonsafe import loads
 from schemas.partner import CreditBody, DebitBody, RefundBody, ReversalBody
 
 _BODIES: dict[str, type[BaseModel]] = {
@@ -34,10 +34,7 @@ def problem(status: int, code: str, detail: str) -> Wire:
 
 
 def parse_json(body: bytes, model: type[BaseModel]) -> Any:
-    try:
-        doc = json.loads(body or b"{}")
-    except ValueError as exc:
-        raise InvalidJSON("body is not JSON") from exc
+    doc = loads(body or b"{}")  # InvalidJSON, bounded depth and number length (schemas.jsonsafe)
     try:
         return model.model_validate(doc)
     except ValidationError as exc:

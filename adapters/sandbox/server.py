@@ -26,6 +26,7 @@ from aiohttp import web
 from adapters.sandbox.faults import HEADER, Fault, FaultPlan
 from adapters.sandbox.ledger import Ledger
 from gateway.signing import KeyRegistry, PublicKeyEntry, Signer, sign_response, verify_request
+from schemas import jsonsafe
 from schemas.errors import AuthError, QrgwError, ValidationFailed
 
 Wire = tuple[int, dict[str, Any]]
@@ -189,7 +190,7 @@ class SandboxPartner(abc.ABC):
                 headers=request.headers,
                 body=body,
             )
-            event = json.loads(body)
+            event = jsonsafe.loads(body)
             if not isinstance(event, dict) or not isinstance(event.get("event_id"), str):
                 raise ValidationFailed("event without event_id")
         except (QrgwError, ValueError) as exc:
@@ -225,17 +226,17 @@ class SandboxPartner(abc.ABC):
     async def _faults(self, request: web.Request) -> web.Response:
         if request.method == "POST":
             try:
-                self.faults.configure(await request.json())
+                self.faults.configure(jsonsafe.loads(await request.read()))
             except (ValueError, KeyError, TypeError, QrgwError) as exc:
                 return web.json_response({"error": str(exc)}, status=400)
         return web.json_response(self.faults.describe())
 
     async def _balances(self, request: web.Request) -> web.Response:
         try:
-            doc = await request.json()
+            doc = jsonsafe.loads_object(await request.read())
             for payer, value in doc.items():
                 self.ledger.balances[str(payer)] = int(value)
-        except (ValueError, AttributeError) as exc:
+        except (ValueError, AttributeError, QrgwError) as exc:
             return web.json_response({"error": str(exc)}, status=400)
         return web.json_response({k: str(v) for k, v in self.ledger.balances.items()})
 

@@ -3,7 +3,6 @@ per-partner rate limits (a token bucket in the store, shared by every gateway pr
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -14,7 +13,9 @@ from pydantic import BaseModel, ValidationError
 from gateway.appkeys import SETTINGS, STORE
 from gateway.config import Settings
 from gateway.keys import ADMITTED
-from schemas.errors import InvalidJSON, PayloadTooLarge, RateLimited, UnsupportedMediaType, ValidationFailed
+from schemas.errors import AmountTooLarge, PayloadTooLarge, RateLimited, UnsupportedMediaType, ValidationFailed
+from schemas.jsonsafe import loads_object
+from schemas.money import AMOUNT_TOO_LARGE, EDGE
 
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -28,8 +29,9 @@ def _loc(loc: tuple[int | str, ...]) -> str:
 
 
 async def read_json(request: web.Request, model: type[M]) -> M:
-    """The body as ``model``: 415 unless JSON (UTF-8), 413 over the size limit, 400 when not
-    JSON, 422 naming the first bad field."""
+    """The body as ``model``: 415 unless JSON (UTF-8), 413 over the size limit, 400 when not a
+    JSON object (or too deep, or a number too long), 422 naming the first bad field (422
+    ``AMOUNT_TOO_LARGE`` for an amount past the maximum)."""
     if request.content_type != "application/json":
         raise UnsupportedMediaType(f"Content-Type must be application/json, not {request.content_type or 'none'}")
     if request.charset not in (None, "utf-8", "UTF-8"):
@@ -40,17 +42,15 @@ async def read_json(request: web.Request, model: type[M]) -> M:
     raw = await request.read()  # aiohttp enforces client_max_size too (→ 413 via problems)
     if len(raw) > limit:
         raise PayloadTooLarge(f"body exceeds {limit} bytes")
+    data = loads_object(raw)  # depth and number length bounded before parsing (hostile bodies)
     try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidJSON(f"body is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ValidationFailed("body must be a JSON object")
-    try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=EDGE)
     except ValidationError as exc:
         errs = exc.errors(include_url=False, include_input=False)
         first = errs[0]
+        too_large = next((e for e in errs if e["type"] == AMOUNT_TOO_LARGE), None)
+        if too_large is not None:
+            raise AmountTooLarge(f"{_loc(tuple(too_large['loc']))}: {too_large['msg']}") from None
         raise ValidationFailed(
             f"{_loc(tuple(first['loc']))}: {first['msg']}",
             errors=[{"field": _loc(tuple(e["loc"])), "message": e["msg"]} for e in errs[:10]],

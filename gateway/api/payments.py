@@ -49,10 +49,12 @@ async def cancel_payment(request: web.Request) -> web.Response:
 
 async def refund_payment(request: web.Request) -> web.Response:
     body = await read_json(request, RefundRequest)
-    rec, created = await request.app[PAYMENTS].reversals.refund(
-        _caller(request), request.match_info["payment_id"], body
+    caller = _caller(request)
+    rec, created = await request.app[PAYMENTS].reversals.refund(caller, request.match_info["payment_id"], body)
+    mine = next(
+        (r for r in rec.refunds if r.refund_request_id == body.refund_request_id and r.requested_by in (None, caller)),
+        None,
     )
-    mine = next((r for r in rec.refunds if r.refund_request_id == body.refund_request_id), None)
     if mine is not None and mine.status == "PROCESSING":
         return answer(rec, 202)
     return answer(rec, 201 if created else 200)

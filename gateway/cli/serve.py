@@ -63,9 +63,8 @@ def server_ssl_context(server: ServerSettings) -> ssl.SSLContext | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
     from gateway.app import create_app
+    from gateway.serving import run as serve
 
     overrides: dict[str, Any] = {}
     if args.host or args.port is not None:
@@ -76,14 +75,9 @@ def run(args: argparse.Namespace) -> int:
     log = get_logger("gateway.serve")
     app = create_app(settings)
     log.info("starting", host=settings.server.host, port=settings.server.port, store=settings.store.url.split("@")[-1])
-    web.run_app(  # graceful: stop accepting, let in-flight requests finish, then cleanup_ctx
-        app,
-        ssl_context=server_ssl_context(settings.server),
-        host=settings.server.host,
-        port=settings.server.port,
-        reuse_port=args.reuse_port or None,
-        shutdown_timeout=settings.server.shutdown_grace_s,
-        print=None,
-        access_log=None,
-    )
+    if settings.server.public_url is None and settings.server.host in ("0.0.0.0", "::", ""):
+        log.warning("public_url_unset", detail="requests must be signed for the address they reach; "
+                    "set server.public_url to the URL partners call")
+    # Graceful: stop accepting, let in-flight requests finish, then cleanup_ctx; hardened connections.
+    serve(app, settings.server, ssl_context=server_ssl_context(settings.server), reuse_port=args.reuse_port)
     return 0

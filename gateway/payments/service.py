@@ -47,6 +47,13 @@ def visible_to(rec: PaymentRecord | None, caller: str) -> PaymentRecord:
     return rec
 
 
+def _same_key(sub: CancelRecord | RefundRecord, caller: str, key: str) -> bool:
+    """An idempotency key belongs to its caller (PROTOCOL.md §5): the same id from another
+    partner of the route is another request. Records from before ``requested_by`` match any."""
+    rid = sub.cancel_request_id if isinstance(sub, CancelRecord) else sub.refund_request_id
+    return rid == key and sub.requested_by in (None, caller)
+
+
 def _refunded(rec: PaymentRecord) -> tuple[int, int]:
     """Merchant and payer minor units of refunds that succeeded or may still succeed."""
     live = [r for r in rec.refunds if r.status != "FAILED"]
@@ -80,8 +87,8 @@ class ReversalService:
         visible_to(await self.store.get_payment(payment_id), caller)
 
         def add(rec: PaymentRecord) -> Any:
-            if rec.cancel is not None and rec.cancel.cancel_request_id == req.cancel_request_id:
-                return None
+            if rec.cancel is not None and _same_key(rec.cancel, caller, req.cancel_request_id):
+                return None  # this caller's cancel: a repeat (another caller's same id is its own key)
             if rec.status != S.SUCCEEDED or any(r.status != "FAILED" for r in rec.refunds):
                 raise InvalidState(
                     f"a {rec.status} payment cannot be cancelled" + (" (it has refunds)" if rec.refunds else "")
@@ -96,6 +103,7 @@ class ReversalService:
             new = rec.model_copy(deep=True)
             new.cancel = CancelRecord(
                 cancel_request_id=req.cancel_request_id,
+                requested_by=caller,
                 status="PROCESSING",
                 stage=st.WALLET_CANCEL,
                 created_at=now,
@@ -122,7 +130,10 @@ class ReversalService:
             raise ValidationFailed("amount.value must be positive")
 
         def add(rec: PaymentRecord) -> Any:
-            if any(r.refund_request_id == req.refund_request_id for r in rec.refunds):
+            mine = next((r for r in rec.refunds if _same_key(r, caller, req.refund_request_id)), None)
+            if mine is not None:  # the claim is gone but the refund is recorded: same body or 409
+                if mine.amount != req.amount:
+                    raise ConflictError(f"refund_request_id {req.refund_request_id} was used with another body")
                 return None
             if rec.status not in (S.SUCCEEDED, S.PARTIALLY_REFUNDED) or (
                 rec.cancel is not None and rec.cancel.status != "FAILED"
@@ -143,6 +154,7 @@ class ReversalService:
                 RefundRecord(
                     refund_id=refund_id,
                     refund_request_id=req.refund_request_id,
+                    requested_by=caller,
                     amount=req.amount,
                     payer_amount=payer_amount,
                     status="PROCESSING",
@@ -186,8 +198,15 @@ class ReversalService:
         if claim.status != ClaimStatus.NEW:
             rec = await self.store.get_payment(claim.resource_id)
             return visible_to(rec, caller), False
+        made: list[bool] = []
+
+        def record(cur: PaymentRecord) -> Any:
+            planned = add(cur)
+            made[:] = [planned is not None]
+            return planned
+
         try:
-            rec = await cas(self.store, payment_id, add)
+            rec = await cas(self.store, payment_id, record)
         except BaseException:
             with contextlib.suppress(QrgwError):
                 await self.store.abandon_claim(scope, key)
@@ -195,7 +214,7 @@ class ReversalService:
         with contextlib.suppress(QrgwError):
             await self.store.finish_claim(scope, key, {"payment_id": payment_id})
         assert rec is not None
-        return (await self.resume(payment_id, inline=True) or rec), True
+        return (await self.resume(payment_id, inline=True) or rec), made == [True]
 
     # -- driving ---------------------------------------------------------------------------------
     def _intent(self, new: PaymentRecord, key: str) -> None:

@@ -20,12 +20,20 @@ from gateway.signing.keys import (
     public_pem,
 )
 from gateway.signing.messages import NonceStore, Verified, content_digest, sign_request, sign_response
-from gateway.signing.server import UNSIGNED_PATHS, make_jwks_handler, make_signing_middleware, request_url
+from gateway.signing.server import (
+    UNSIGNED_PATHS,
+    Authority,
+    make_jwks_handler,
+    make_signing_middleware,
+    request_url,
+    sign_answer,
+)
 from gateway.signing.verify import check_request, verify_request, verify_response
 
 __all__ = [
     "ALGORITHMS",
     "UNSIGNED_PATHS",
+    "Authority",
     "KeyRegistry",
     "NonceStore",
     "PublicKeyEntry",
@@ -47,6 +55,7 @@ __all__ = [
     "public_jwk",
     "public_pem",
     "request_url",
+    "sign_answer",
     "sign_request",
     "sign_response",
     "verify_request",

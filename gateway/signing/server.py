@@ -1,16 +1,17 @@
 """aiohttp side of the profile: the verifying + signing middleware and the JWKS handler.
 
 The middleware verifies every inbound request before any handler runs (the handler sees
-``request["partner_id"]`` and ``request["signature"]``) and signs every answer, errors
-included; it sits inside ``request_id_middleware`` and outside ``problem_middleware`` so that
-problem+json answers are signed too. Paths in ``unsigned_paths`` are neither verified nor signed.
+``request["partner_id"]`` and ``request["signature"]``), signed for the gateway's own
+``@authority`` (``Authority``), and signs every answer, errors included; it sits inside
+``request_id_middleware`` and outside ``problem_middleware`` so that problem+json answers are
+signed too. Paths in ``unsigned_paths`` are neither verified nor signed.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import payload, web
 from aiohttp.typedefs import Middleware
@@ -18,7 +19,7 @@ from aiohttp.typedefs import Middleware
 from gateway.signing.keys import KeyRegistry
 from gateway.signing.messages import NonceStore, normalize_authority, sign_response
 from gateway.signing.verify import verify_request
-from schemas.errors import PayloadTooLarge, QrgwError, RequestError
+from schemas.errors import PayloadTooLarge, QrgwError, RequestError, SignatureInvalid
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 RenderError = Callable[[QrgwError, str | None], web.Response]
@@ -51,6 +52,81 @@ def request_url(request: web.Request) -> str:
     return f"{request.scheme}://{request.host}{request.raw_path}"
 
 
+def sign_answer(
+    registry: KeyRegistry, render_error: RenderError, request: web.BaseRequest, resp: web.StreamResponse, req_sig: str
+) -> web.StreamResponse:
+    """Sign ``resp`` bound to the request's method, path and signature (unbound when it had none)."""
+    body = _body_bytes(resp) if isinstance(resp, web.Response) else None
+    if body is None or not isinstance(resp, web.Response):
+        # A streamed answer cannot be signed up front: fail closed rather than send it unsigned.
+        log.error("unsignable response %s on %s", type(resp).__name__, request.path)
+        resp = render_error(QrgwError("response could not be signed"), request.get("request_id"))
+        body = _body_bytes(resp) or b""
+    if "Content-Type" not in resp.headers:
+        resp.content_type = "application/octet-stream"
+    path = request.raw_path.split("?", 1)[0] or "/"
+    sign_response(registry.signer, status=resp.status, headers=resp.headers, body=body,
+                  req_method=request.method, req_path=path, req_signature=req_sig)
+    return resp
+
+
+def _host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+class Authority:
+    """Which ``@authority`` (and scheme) a request must be signed for (RFC 9421 §7.2).
+
+    With a public URL (``server.public_url``) it is that URL's, whatever ``Host`` says (a proxy
+    may rewrite it). Without one (local use) it is the address the connection reached: the
+    configured ``local_hosts`` or the socket's own IP, with the port the socket is bound to —
+    never a name the caller chose, so a request addressed to ``evil.example`` is refused."""
+
+    def __init__(self, public_url: str | None = None, local_hosts: Sequence[str] = ()) -> None:
+        self.fixed: tuple[str, str] | None = None
+        if public_url:
+            scheme, _, rest = public_url.partition("://")
+            self.fixed = (scheme.lower(), normalize_authority(rest.split("/", 1)[0], scheme.lower()))
+        self.local_hosts = tuple(h for h in local_hosts if h not in ("", "0.0.0.0", "::"))
+
+    def expected(self, request: web.Request) -> tuple[str, frozenset[str]]:
+        if self.fixed is not None:
+            return self.fixed[0], frozenset({self.fixed[1]})
+        scheme = request.scheme  # from the transport (TLS or not), not from a header
+        sock = request.transport.get_extra_info("sockname") if request.transport is not None else None
+        if not sock or not isinstance(sock, tuple):
+            return scheme, frozenset()
+        hosts = {*self.local_hosts, str(sock[0])}
+        return scheme, frozenset(normalize_authority(f"{_host(h)}:{sock[1]}", scheme) for h in hosts)
+
+    def url(self, request: web.Request) -> str:
+        """The URL to verify the signature over; ``SignatureInvalid`` naming the expected authority
+        when the request was addressed elsewhere and no public URL overrides the Host."""
+        scheme, allowed = self.expected(request)
+        given = normalize_authority(request.headers.get("Host", ""), scheme)
+        if given in allowed:
+            return f"{scheme}://{given}{request.raw_path}"
+        want = min(allowed) if allowed else "(unknown)"
+        if self.fixed is None:
+            raise SignatureInvalid(
+                f"request addressed to @authority {given or '(none)'!r}; this gateway is {want!r}", authority=want
+            )
+        return f"{scheme}://{want}{request.raw_path}"
+
+    def explain(self, request: web.Request, exc: QrgwError) -> QrgwError:
+        """A signature that failed while Host named another authority: say which one counts."""
+        if not isinstance(exc, SignatureInvalid) or self.fixed is None:
+            return exc
+        given = normalize_authority(request.headers.get("Host", ""), self.fixed[0])
+        if given == self.fixed[1]:
+            return exc
+        return SignatureInvalid(
+            f"{exc.detail}; it must be signed for @authority {self.fixed[1]!r} (server.public_url), "
+            f"the request names {given!r}",
+            authority=self.fixed[1],
+        )
+
+
 def make_signing_middleware(
     registry: KeyRegistry,
     nonces: NonceStore,
@@ -58,28 +134,15 @@ def make_signing_middleware(
     unsigned_paths: frozenset[str] = UNSIGNED_PATHS,
     *,
     public_base_url: str | None = None,
+    local_hosts: Sequence[str] = (),
 ) -> Middleware:
-    """Build the middleware. ``@authority`` is the Host the caller used (lower-cased, default
-    port dropped), or the authority of ``public_base_url`` when set (behind a proxy that
-    rewrites Host)."""
-    fixed: tuple[str, str] | None = None
-    if public_base_url:
-        scheme, _, rest = public_base_url.partition("://")
-        fixed = (scheme.lower(), normalize_authority(rest.split("/", 1)[0], scheme.lower()))
+    """Build the middleware. ``@authority`` must be the gateway's own (``Authority``): the one of
+    ``public_base_url`` when set (behind a proxy that rewrites Host), else the address the
+    connection reached (``local_hosts`` or the socket's IP, with the bound port)."""
+    authority = Authority(public_base_url, local_hosts)
 
     def sign(request: web.Request, resp: web.StreamResponse, req_sig: str) -> web.StreamResponse:
-        body = _body_bytes(resp) if isinstance(resp, web.Response) else None
-        if body is None or not isinstance(resp, web.Response):
-            # A streamed answer cannot be signed up front: fail closed rather than send it unsigned.
-            log.error("unsignable response %s on %s", type(resp).__name__, request.path)
-            resp = render_error(QrgwError("response could not be signed"), request.get("request_id"))
-            body = _body_bytes(resp) or b""
-        if "Content-Type" not in resp.headers:
-            resp.content_type = "application/octet-stream"
-        path = request.raw_path.split("?", 1)[0] or "/"
-        sign_response(registry.signer, status=resp.status, headers=resp.headers, body=body,
-                      req_method=request.method, req_path=path, req_signature=req_sig)
-        return resp
+        return sign_answer(registry, render_error, request, resp, req_sig)
 
     @web.middleware
     async def signing_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -89,9 +152,15 @@ def make_signing_middleware(
         req_sig = ", ".join(request.headers.getall("Signature", []))
         try:
             body = await request.read()
-            url = f"{fixed[0]}://{fixed[1]}{request.raw_path}" if fixed else request_url(request)
-            verified = await verify_request(registry, nonces, method=request.method, url=url,
-                                            headers=request.headers, body=body)
+            url = authority.url(request)
+            try:
+                verified = await verify_request(registry, nonces, method=request.method, url=url,
+                                                headers=request.headers, body=body)
+            except QrgwError as exc:
+                better = authority.explain(request, exc)
+                if better is exc:
+                    raise
+                raise better from exc
         except QrgwError as exc:
             log.info("signature rejected on %s: %s: %s", request.path, exc.code, exc.detail)
             return sign(request, render_error(exc, rid), req_sig)
