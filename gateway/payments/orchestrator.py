@@ -175,7 +175,9 @@ class Orchestrator:
                 policy = await self.pricing.reserve(
                     reservation_id=payment_id,
                     payer=req.payer,
-                    merchant_country=resolved.merchant.country,
+                    # The policy's direction comes from the route (the country its acquirer serves this
+                    # merchant in), never from the QR's printed country alone (issue 15).
+                    merchant_country=route.acquirer_country or resolved.merchant.country,
                     merchant_amount=amount,
                     payer_amount=payer_amount,
                     at=now,

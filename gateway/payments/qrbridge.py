@@ -20,22 +20,22 @@ from schemas.qr import AlipayPlusQR
 class RoutingResolver:
     def __init__(self, settings: Settings, table: RoutingTable | None = None) -> None:
         self.table = table or RoutingTable.from_settings(settings)
-        self.currency = {p.id: p.currency for p in settings.partners}
-        self.country = {p.id: p.country for p in settings.partners}
 
     def resolve(self, qr: str, caller: str) -> ResolvedQR:
         code = decode(qr)
-        route = self.table.resolve(code, caller)
+        # Quotes and payments use the route: a half-open circuit gives them its probe slot.
+        decision = self.table.evaluate(code, caller, admit=True)
+        route = decision.chosen()
         if isinstance(code, AlipayPlusQR):
             merchant = Merchant(
                 name=code.code_issuer or "Alipay+ merchant",
                 city="",
-                country=self.country.get(route.acquirer, ""),
+                country=decision.country,
                 account=MerchantAccount(identifier=route.identifier, fields={"code": qr}),
             )
             return ResolvedQR(
                 merchant=merchant,
-                currency=self.currency[route.acquirer],
+                currency=decision.currency,
                 amount_minor=None,
                 dynamic=False,
                 route=route,
