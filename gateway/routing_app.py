@@ -4,6 +4,7 @@ paused-flag refresh task, the breaker fed by the payment core's call observer, a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 
@@ -16,6 +17,7 @@ from gateway.breaker import CircuitBreaker
 from gateway.partner_status import StaticStatus, StoreStatus, stop
 from gateway.payments.container import METRICS
 from gateway.routing import RoutingTable
+from schemas.errors import QrgwError
 
 CallObserver = Callable[[str, str, str], None]
 
@@ -76,7 +78,8 @@ async def routing_ctx(app: web.Application) -> AsyncIterator[None]:
     table = routing_table(app)
     task: asyncio.Task[None] | None = None
     if isinstance(table.status, StoreStatus):
-        await table.status.refresh()
+        with contextlib.suppress(QrgwError):  # a store outage must not stop start-up; run() retries and logs
+            await table.status.refresh()
         task = asyncio.create_task(table.status.run(app[SETTINGS].routing_policy.status_refresh_s))
     yield
     if task is not None:
