@@ -14,6 +14,8 @@ from test_qr_speedups import check
 from gateway.config import load_settings
 from gateway.payments.qrbridge import RoutingResolver
 from gateway.qr import crc16, decode, encode
+from gateway.qr.emvco import decode_checked
+from gateway.qr.emvco import scan as decode_objects
 from gateway.qr.samples import PUBLIC_EXAMPLES
 from schemas.errors import QRError
 from schemas.qr import AdditionalData, LanguageTemplate, MerchantAccount, MerchantQR
@@ -165,3 +167,34 @@ def test_expired_dynamic_codes_are_refused_at_payment_time() -> None:
     assert info.value.code == "QR_EXPIRED"
     assert resolver(datetime(2030, 12, 31, 15, 59, tzinfo=UTC)).resolve(PUBLIC_EXAMPLES["paynow-uen"],
                                                                         "kakaopay-kr").route.acquirer == "paynow-sg"
+
+
+def byte_lengths(p: str) -> str:
+    """``p`` as generators that count UTF-8 bytes print it (top level and 64), with a CRC that matches."""
+    out = ""
+    for tag, value in decode_objects(p[:-8], "").items():
+        if tag == "64":
+            value = "".join(f"{t}{len(v.encode()):02d}{v}" for t, v in decode_objects(value, "64").items())
+        out += f"{tag}{len(value.encode()):02d}{value}"
+    return out + "6304" + crc16(out + "6304")
+
+
+def test_lengths_counted_in_bytes_read_as_printed_with_a_warning() -> None:
+    p = encode(MerchantQR(
+        merchant_accounts=[MerchantAccount(tag="26", fields={"00": "com.kakaopay", "01": "KP-M-1"})],
+        mcc="5812", currency="410", amount="15000", country="KR", merchant_name="한강 바베큐", merchant_city="서울",
+        language=LanguageTemplate(language_preference="ZH", merchant_name="汉江烧烤", merchant_city="首尔"),
+    ))
+    b = byte_lengths(p)
+    assert b != p
+    with pytest.raises(QRError):
+        decode_checked(b)  # the reference alone refuses it
+    got, want = decode(b), decode(p)
+    assert isinstance(got, MerchantQR) and isinstance(want, MerchantQR)
+    assert [w.code for w in got.warnings] == ["LENGTH_IN_BYTES"]
+    assert (got.merchant_accounts, got.amount_minor, got.merchant_name, got.language) == (
+        want.merchant_accounts, want.amount_minor, want.merchant_name, want.language)
+    broken = b[:-4] + ("0000" if b[-4:] != "0000" else "1111")  # the printed CRC must match as printed
+    with pytest.raises(QRError) as info:
+        decode(broken)
+    assert info.value.code == "QR_MALFORMED"
