@@ -87,8 +87,8 @@ class Decision:
                 + (f" ({c.acquirer})" if c.acquirer else "")
                 for c in self.candidates
             )
-        return NoRoute(f"no usable route for this code ({self.country}, {self.currency}): {why}",
-                       candidates=self.to_json())
+        where = f" ({self.country}, {self.currency})" if self.country else ""  # an Alipay+ code prints neither
+        return NoRoute(f"no usable route for this code{where}: {why}", candidates=self.to_json())
 
     def chosen(self) -> Route:
         if self.route is None:

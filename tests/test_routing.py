@@ -183,3 +183,11 @@ def test_from_settings_matches_the_sandbox_topology(sandbox_env: object) -> None
     assert table.entries == ENTRIES
     assert {k: (v.country, v.currency) for k, v in table.partners.items()} == {
         k: (v.country, v.currency) for k, v in PARTNERS.items()}
+
+
+def test_unrouted_alipayplus_code_names_each_identifier() -> None:
+    with pytest.raises(NoRoute) as info:
+        RoutingTable({}, PARTNERS).resolve(decode(samples.alipayplus()), "kakaopay-kr")
+    assert info.value.detail == ("no usable route for this code: alipayplus:qr.alipay.com: this identifier is not "
+                                 "routed here; alipayplus: this identifier is not routed here; com.alipay: this "
+                                 "identifier is not routed here")
