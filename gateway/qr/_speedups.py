@@ -21,6 +21,7 @@ from types import ModuleType
 from typing import Any
 
 from gateway.qr._common import CURRENCIES
+from gateway.qr.tree import finish
 from schemas.qr import AdditionalData, LanguageTemplate, MerchantAccount, MerchantQR
 
 SOURCE = Path(__file__).with_name("_scan.py")
@@ -36,8 +37,6 @@ class Finishing:
         self.scanner = scanner
 
     def emvco(self, payload: object) -> MerchantQR | None:
-        from gateway.qr.tree import finish  # tree -> emvco -> this module
-
         qr: MerchantQR | None = self.scanner.emvco(payload)
         return finish(qr) if qr is not None else None
 

@@ -128,9 +128,9 @@ def sgqr(qr: MerchantQR) -> SchemeProfile | None:
 
 
 def duitnow(qr: MerchantQR) -> SchemeProfile | None:
-    """PayNet DuitNow QR: GUID A0000006150001 (printed as 14 characters); 01 the participant (acquirer)
+    """PayNet DuitNow QR: GUID A0000006150001; 01 the participant (acquirer)
     code, 02 the merchant id, as real codes show."""
-    t = _by_guid(qr, lambda g: g.upper().startswith("A0000006150001"))
+    t = _by_guid(qr, lambda g: g.upper() == "A0000006150001")
     if t is None or t.fields is None:
         return None
     return SchemeProfile(scheme="duitnow", template=t.tag, fields=_named(t.fields, {"01": "participant",
@@ -171,8 +171,24 @@ def upi(qr: MerchantQR) -> SchemeProfile | None:
     return SchemeProfile(scheme="upi", template=None, fields=fields)
 
 
-PROFILES = (vietqr, khqr, pix, promptpay, paynow, sgqr, duitnow, qris, upi)
+Reader = Callable[[MerchantQR], SchemeProfile | None]
+PROFILES: tuple[Reader, ...] = (vietqr, khqr, pix, promptpay, paynow, sgqr, duitnow, qris, upi)
+# What makes each reader look at all (decode runs this for every code: a code of no known scheme costs
+# one dict lookup per template): an upper-case GUID, or the country.
+_BY_GUID: dict[str, Reader] = {
+    "A000000727": vietqr, "BR.GOV.BCB.PIX": pix, "A000000677010111": promptpay, "A000000677010112": promptpay,
+    "SG.PAYNOW": paynow, "SG.SGQR": sgqr, "A0000006150001": duitnow, "A000000524": upi,
+}
+_BY_COUNTRY: dict[str, Reader] = {"KH": khqr, "ID": qris}
 
 
 def profiles_of(qr: MerchantQR) -> list[SchemeProfile]:
-    return [p for read in PROFILES if (p := read(qr)) is not None]
+    hit: set[Reader] = set()
+    for a in qr.merchant_accounts:
+        if a.fields is not None and (read := _BY_GUID.get(a.fields.get("00", "").upper())) is not None:
+            hit.add(read)
+    if (read := _BY_COUNTRY.get(qr.country)) is not None:
+        hit.add(read)
+    if not hit:
+        return []
+    return [p for read in PROFILES if read in hit and (p := read(qr)) is not None]

@@ -66,13 +66,18 @@ def warnings_of(qr: MerchantQR) -> list[QRWarning]:
     return out
 
 
+_DERIVED = ("unreserved_templates", "profiles", "warnings")
+
+
 def finish(qr: MerchantQR) -> MerchantQR:
     """Add the derived parts to a freshly decoded ``qr`` (in place) and return it."""
-    _set(qr, "unreserved_templates", templates(qr.unreserved))
+    d = qr.__dict__
+    d["unreserved_templates"] = templates(qr.unreserved) if qr.unreserved else {}
     if qr.additional_data is not None:
         _set(qr.additional_data, "templates", templates(qr.additional_data.other, "50"))
     if qr.language is not None:
         _set(qr.language, "templates", templates(qr.language.other))
-    _set(qr, "profiles", profiles_of(qr))
-    _set(qr, "warnings", warnings_of(qr))
+    d["profiles"] = profiles_of(qr)
+    d["warnings"] = warnings_of(qr)
+    qr.__pydantic_fields_set__.update(_DERIVED)
     return qr
