@@ -91,8 +91,8 @@ async def test_fx_direction_comes_from_the_route_not_the_printed_country(gw: Gw)
 async def test_open_circuit_takes_the_acquirer_out_of_routing(gw: Gw) -> None:  # noqa: F811
     sg = gw.clients["openwallet-sg"]
     seoul = merchant_code("KR", "410", "com.kakaopay")
-    gw.env.sandbox("kakaopay-kr").faults.push("notify", "5xx", count=100)  # every credit: outcome unknown
-    gw.env.sandbox("kakaopay-kr").faults.push("inquire", "5xx", count=100)
+    # Every call to the acquirer (credit, inquiry, reversal): outcome unknown, so nothing closes the circuit.
+    gw.env.sandbox("kakaopay-kr").faults.push("*", "5xx", count=10_000)
     r = await sg.post("/v1/payments", json=body("cb-1", seoul, "15000", "KRW", "sg-user-1", "SG", "SGD"))
     assert r.status_code in (201, 202), r.text  # taken; its outcome is found out later
     async with httpx.AsyncClient(base_url=gw.env.gateway_url) as plain:
