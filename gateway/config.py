@@ -20,6 +20,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from fx.settings import FXSettings
+from gateway.routing_settings import Coverage, RoutingPolicySettings
 from schemas.errors import ConfigError
 
 DEFAULTS_FILE = Path(__file__).resolve().parent.parent / "config" / "gateway.toml"
@@ -131,6 +132,12 @@ class PartnerSettings(_Strict):
     client_cert: Path | None = None
     client_key: Path | None = None
     rate_limit: RateLimit = Field(default_factory=RateLimit)
+    acquires: Coverage | None = Field(default=None, description="Merchant countries/currencies it acquires")
+    paused: bool = Field(default=False, description="Routing skips it (an admin can pause it in the store too)")
+
+    @property
+    def coverage(self) -> Coverage:
+        return self.acquires or Coverage.home(self.country, self.currency)
 
     @field_validator("base_url", "webhook_url")
     @classmethod
@@ -187,6 +194,7 @@ class Settings(BaseSettings):
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     partners: list[PartnerSettings] = Field(default_factory=list)
     routing: list[RoutingEntry] = Field(default_factory=list)
+    routing_policy: RoutingPolicySettings = Field(default_factory=RoutingPolicySettings)
     fx: FXSettings = Field(default_factory=FXSettings)
     business_day: BusinessDaySettings = Field(default_factory=BusinessDaySettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
@@ -222,6 +230,10 @@ class Settings(BaseSettings):
                 raise ValueError(f"routing[{i}].partner: unknown partner {r.partner!r}")
             if "acquirer" not in partner.roles:
                 raise ValueError(f"routing[{i}].partner: {r.partner!r} has no acquirer role")
+        for i, w in enumerate(self.routing_policy.wallets):
+            for pid in (w.wallet, *w.exclude):
+                if pid not in by_id:
+                    raise ValueError(f"routing_policy.wallets[{i}]: unknown partner {pid!r}")
         idents = [r.identifier for r in self.routing]
         dupi = {i for i in idents if idents.count(i) > 1}
         if dupi:

@@ -21,7 +21,7 @@ It lives in ``schemas`` (the lowest layer) so that ``fx``, ``adapters`` and
     │   ├── NotFound                   404 NOT_FOUND | PAYMENT_NOT_FOUND
     │   └── MethodNotAllowed           405 METHOD_NOT_ALLOWED
     ├── QRError                        422 QR_MALFORMED | QR_CRC_MISMATCH | QR_MISSING_FIELD
-    │   │                                  | QR_INVALID_FIELD | QR_UNSUPPORTED_FORMAT
+    │   │                                  | QR_INVALID_FIELD | QR_UNSUPPORTED_FORMAT | QR_EXPIRED
     │   └── NoRoute                    422 QR_NO_ROUTE
     ├── AuthError                      401
     │   ├── SignatureMissing           401 SIGNATURE_MISSING
@@ -205,7 +205,8 @@ class QRError(QrgwError):
     default_code = "QR_MALFORMED"
     title = "Invalid merchant QR code"
     codes = frozenset(
-        {"QR_MALFORMED", "QR_CRC_MISMATCH", "QR_MISSING_FIELD", "QR_INVALID_FIELD", "QR_UNSUPPORTED_FORMAT"}
+        {"QR_MALFORMED", "QR_CRC_MISMATCH", "QR_MISSING_FIELD", "QR_INVALID_FIELD", "QR_UNSUPPORTED_FORMAT",
+         "QR_EXPIRED"}
     )
 
     @property

@@ -50,6 +50,11 @@ class Route(BaseModel):
     acquirer: str
     kind: Literal["domestic", "cross-border"]
     identifier: str = Field(description="Sub-tag 00 of the merchant account template that routed it")
+    acquirer_country: str | None = Field(
+        default=None,
+        description="Country the acquirer acquires this merchant in (tag 58 checked against the acquirer's "
+        "coverage): the FX policy's direction",
+    )
 
 
 class MerchantAccount(BaseModel):

@@ -28,6 +28,8 @@ __all__ = [
     "LanguageTemplate",
     "MerchantAccount",
     "MerchantQR",
+    "QRWarning",
+    "SchemeProfile",
 ]
 
 # Sub-tags 01-09 of the additional data field template (tag 62), EMVCo MPM §4.8.
@@ -42,6 +44,25 @@ ADDITIONAL_DATA_NAMES: dict[str, str] = {
     "08": "purpose_of_transaction",
     "09": "consumer_data_request",
 }
+
+
+class QRWarning(BaseModel):
+    """A tolerated deviation from EMVCo (docs/qr.md): one that cannot change who is paid or how much."""
+
+    code: str  # stable, e.g. MCC_NOT_4_DIGITS
+    tag_path: str
+    detail: str
+
+
+class SchemeProfile(BaseModel):
+    """What a known scheme's nested structures say (docs/qr.md, Scheme profiles): derived on decode,
+    never encoded (the raw data objects stay where they are)."""
+
+    scheme: str  # vietqr, khqr, pix, promptpay, paynow, sgqr, duitnow, qris, upi
+    template: str | None = None  # the tag of the template it reads (None: several)
+    fields: dict[str, str] = Field(default_factory=dict)  # named values, as printed
+    created_at: str | None = None  # ISO 8601 UTC, when the code says
+    expires_at: str | None = None
 
 
 class MerchantAccount(BaseModel):
@@ -77,6 +98,8 @@ class AdditionalData(BaseModel):
     consumer_data_request: str | None = None
     other: dict[str, str] = Field(default_factory=dict)
     order: list[str] | None = None
+    # Derived: payment-system-specific templates (sub-tags 50-99 of ``other`` with a sub-tag 00).
+    templates: dict[str, dict[str, str]] = Field(default_factory=dict)
 
 
 class LanguageTemplate(BaseModel):
@@ -87,6 +110,8 @@ class LanguageTemplate(BaseModel):
     merchant_city: str | None = None
     other: dict[str, str] = Field(default_factory=dict)
     order: list[str] | None = None
+    # Derived: sub-tags of ``other`` that are templates (a sub-tag 00), decoded.
+    templates: dict[str, dict[str, str]] = Field(default_factory=dict)
 
 
 class MerchantQR(BaseModel):
@@ -114,6 +139,10 @@ class MerchantQR(BaseModel):
     other: dict[str, str] = Field(default_factory=dict)  # 65-79 and any other tag, verbatim
     crc: str | None = None  # 63, as printed
     order: list[str] | None = None  # top-level tags in printed order when not ascending
+    # Derived on decode (gateway.qr.tree), never encoded:
+    unreserved_templates: dict[str, dict[str, str]] = Field(default_factory=dict)  # 80-99 decoded
+    profiles: list[SchemeProfile] = Field(default_factory=list)  # known schemes it carries, in order
+    warnings: list[QRWarning] = Field(default_factory=list)
 
     @property
     def dynamic(self) -> bool:

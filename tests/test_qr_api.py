@@ -15,7 +15,7 @@ from gateway.api.problems import problem_middleware, request_id_middleware
 from gateway.appkeys import SERVICES, SETTINGS
 from gateway.config import Settings
 from gateway.qr import samples
-from gateway.routing import RoutingTable
+from gateway.routing import PartnerInfo, RoutingTable
 
 
 @web.middleware
@@ -29,7 +29,8 @@ async def client() -> AsyncIterator[TestClient[Any, Any]]:
     app = web.Application(middlewares=[request_id_middleware, as_partner, problem_middleware])
     app[SETTINGS] = Settings()
     app[SERVICES] = {"routing": RoutingTable({"com.kakaopay": "kakaopay-kr", "com.alipay": "alipay-cn"},
-                                             {"kakaopay-kr": "KR", "alipay-cn": "CN"})}
+                                             {"kakaopay-kr": PartnerInfo("KR", "KRW"),
+                                              "alipay-cn": PartnerInfo("CN", "CNY")})}
     qr_api.add_routes(app)
     async with TestClient(TestServer(app)) as c:
         yield c
@@ -42,8 +43,12 @@ async def test_decode_answers_the_code_and_the_callers_route(client: TestClient[
     assert body["qr"]["merchant_name"] == "한강 바베큐" and body["qr"]["amount_minor"] == 15000
     assert body["qr"]["currency_alpha"] == "KRW"
     assert body["route"] == {"wallet": "alipay-cn", "acquirer": "kakaopay-kr", "kind": "cross-border",
-                             "identifier": "com.kakaopay"}
+                             "identifier": "com.kakaopay", "acquirer_country": "KR"}
     assert body["reason"] is None
+    assert [(c["tag"], c["identifier"], c["acquirer"], c["chosen"], c["reason"]) for c in body["candidates"]] == [
+        ("26", "com.kakaopay", "kakaopay-kr", True, "chosen"),
+        ("27", "com.alipay", "alipay-cn", False, "country_not_acquired"),
+    ]
     resp = await client.post("/v1/qr/decode", json={"qr": samples.seoul()}, headers={"X-Test-Partner": "kakaopay-kr"})
     assert (await resp.json())["route"]["kind"] == "domestic"
 
@@ -52,6 +57,8 @@ async def test_unrouted_code_decodes_with_a_reason(client: TestClient[Any, Any])
     resp = await client.post("/v1/qr/decode", json={"qr": samples.singapore()})
     body = await resp.json()
     assert resp.status == 200 and body["route"] is None and body["reason"]["code"] == "QR_NO_ROUTE"
+    assert body["candidates"] == [{"identifier": "sg.openwallet", "tag": "26", "acquirer": None, "chosen": False,
+                                   "reason": "not_routed", "detail": "this identifier is not routed here"}]
 
 
 @pytest.mark.parametrize(

@@ -201,13 +201,21 @@ def merchant_qrs(draw: st.DrawFn) -> MerchantQR:
     )
 
 
+def printed(qr: MerchantQR) -> MerchantQR:
+    """Only what is printed: without what decode derives (gateway.qr.tree) or computes."""
+    ad = qr.additional_data.model_copy(update={"templates": {}}) if qr.additional_data else None
+    lang = qr.language.model_copy(update={"templates": {}}) if qr.language else None
+    return qr.model_copy(update={"crc": None, "currency_alpha": None, "amount_minor": None, "additional_data": ad,
+                                 "language": lang, "unreserved_templates": {}, "profiles": [], "warnings": []})
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(merchant_qrs())
 def test_decode_of_encode_is_the_model(m: MerchantQR) -> None:
     p = encode(m)
     qr = decode(p)
     assert isinstance(qr, MerchantQR)
-    assert qr.model_copy(update={"crc": None, "currency_alpha": None, "amount_minor": None}) == m
+    assert printed(qr) == m
     assert encode(qr) == p
 
 

@@ -271,7 +271,10 @@ class Orchestrator:
         if not secure or secure.get("done"):
             return rec, None
         calls: list[Awaitable[Any]] = [self.pricing.reserve(
-            reservation_id=rec.payment_id, payer=rec.payer, merchant_country=rec.merchant.country,
+            # The policy's direction comes from the route (the country its acquirer serves this merchant
+            # in), never from the QR's printed country alone (issue 15).
+            reservation_id=rec.payment_id, payer=rec.payer,
+            merchant_country=rec.route.acquirer_country or rec.merchant.country,
             merchant_amount=rec.merchant_amount, payer_amount=rec.payer_amount, at=rec.created_at,
         )]
         if secure.get("quote_id"):

@@ -8,34 +8,53 @@ named by the code issuer, and the amount is always the payer's to enter (static)
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
+
 from gateway.config import Settings
 from gateway.payments.ports import ResolvedQR
 from gateway.qr import decode, qr_fingerprint
 from gateway.routing import RoutingTable
 from schemas.errors import QRError
 from schemas.payment import Merchant, MerchantAccount
-from schemas.qr import AlipayPlusQR
+from schemas.qr import AlipayPlusQR, MerchantQR
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def refuse_expired(code: MerchantQR, now: datetime) -> None:
+    """``QR_EXPIRED`` when a scheme profile carries an expiry that has passed (docs/qr.md)."""
+    for profile in code.profiles:
+        if profile.expires_at is not None and datetime.fromisoformat(profile.expires_at) <= now:
+            raise QRError(f"this {profile.scheme} code expired at {profile.expires_at}", code="QR_EXPIRED",
+                          tag_path="99.01" if profile.scheme == "khqr" else f"{profile.template}.04")
 
 
 class RoutingResolver:
-    def __init__(self, settings: Settings, table: RoutingTable | None = None) -> None:
+    def __init__(self, settings: Settings, table: RoutingTable | None = None,
+                 clock: Callable[[], datetime] = _now) -> None:
         self.table = table or RoutingTable.from_settings(settings)
-        self.currency = {p.id: p.currency for p in settings.partners}
-        self.country = {p.id: p.country for p in settings.partners}
+        self.clock = clock
 
     def resolve(self, qr: str, caller: str) -> ResolvedQR:
         code = decode(qr)
-        route = self.table.resolve(code, caller)
+        if isinstance(code, MerchantQR):
+            refuse_expired(code, self.clock())  # before routing: an expired code takes no probe slot
+        # Quotes and payments use the route: a half-open circuit gives them its probe slot.
+        decision = self.table.evaluate(code, caller, admit=True)
+        route = decision.chosen()
         if isinstance(code, AlipayPlusQR):
             merchant = Merchant(
                 name=code.code_issuer or "Alipay+ merchant",
                 city="",
-                country=self.country.get(route.acquirer, ""),
+                country=decision.country,
                 account=MerchantAccount(identifier=route.identifier, fields={"code": qr}),
             )
             return ResolvedQR(
                 merchant=merchant,
-                currency=self.currency[route.acquirer],
+                currency=decision.currency,
                 amount_minor=None,
                 dynamic=False,
                 route=route,

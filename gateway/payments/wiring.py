@@ -26,6 +26,7 @@ from gateway.payments.recovery import Recovery
 from gateway.payments.service import ReversalService
 from gateway.payments.state import RetryPolicy
 from gateway.payments.steps import new_id
+from gateway.routing_app import call_observer, routing_table
 from schemas.errors import ConfigError
 
 log = structlog.get_logger("gateway.payments")
@@ -75,7 +76,7 @@ def _build_pricing(app: web.Application, closers: list[Any]) -> Pricing:
 def _build_resolver(app: web.Application) -> QrResolver:
     from gateway.payments.qrbridge import RoutingResolver
 
-    return RoutingResolver(app[SETTINGS])
+    return RoutingResolver(app[SETTINGS], routing_table(app))
 
 
 async def payments_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -95,6 +96,7 @@ async def payments_ctx(app: web.Application) -> AsyncIterator[None]:
         lease_s=ps.lease_s,
     )
     metrics = app[METRICS]
+    observe_call = call_observer(app, metrics.observe_call)  # feeds the routing circuit breaker too
     clock_kw: dict[str, Any] = {"clock": given["clock"]} if "clock" in given else {}
     owner = new_id("gw")
     orch = Orchestrator(
@@ -105,7 +107,7 @@ async def payments_ctx(app: web.Application) -> AsyncIterator[None]:
         zone=settings.business_day.zone,
         policy=policy,
         owner=owner,
-        observe_call=metrics.observe_call,
+        observe_call=observe_call,
         observe_status=metrics.observe_payment,
         claim_wait_s=settings.server.request_timeout_s / 2,
         inline_budget_s=settings.server.request_timeout_s / 3,  # then 202 and the recovery task goes on
@@ -119,7 +121,7 @@ async def payments_ctx(app: web.Application) -> AsyncIterator[None]:
         cancel_cutoff=settings.business_day.cancel_cutoff,
         policy=policy,
         owner=owner,
-        observe_call=metrics.observe_call,
+        observe_call=observe_call,
         **clock_kw,
     )
     recovery = Recovery(

@@ -15,7 +15,8 @@ import hashlib
 from gateway.qr._common import crc16
 from gateway.qr._speedups import FAST_EMVCO
 from gateway.qr.alipayplus import decode_alipayplus, encode_alipayplus, is_url
-from gateway.qr.emvco import decode_checked, encode_emvco
+from gateway.qr.deviations import decode_tolerant
+from gateway.qr.emvco import encode_emvco
 from schemas.errors import QRError
 from schemas.qr import AlipayPlusQR, DecodedQR, MerchantQR
 
@@ -31,7 +32,7 @@ def decode(payload: str) -> MerchantQR | AlipayPlusQR:
     if not isinstance(payload, str):
         raise QRError("a QR payload is text", code="QR_MALFORMED", offset=0)
     if payload[:2] == "00":
-        return decode_checked(payload)
+        return decode_tolerant(payload)  # the reference decoder, and known deviations it would refuse
     if is_url(payload):
         return decode_alipayplus(payload)
     raise QRError(

@@ -21,6 +21,7 @@ from types import ModuleType
 from typing import Any
 
 from gateway.qr._common import CURRENCIES
+from gateway.qr.tree import finish
 from schemas.qr import AdditionalData, LanguageTemplate, MerchantAccount, MerchantQR
 
 SOURCE = Path(__file__).with_name("_scan.py")
@@ -28,9 +29,21 @@ SOURCE = Path(__file__).with_name("_scan.py")
 _STALE_AFTER = 2.0  # seconds: a wheel install writes both files within this
 
 
-def scanner_of(module: ModuleType) -> Any:
-    """A ``Scanner`` of ``module`` bound to the codec's models and ISO 4217 table."""
-    return module.Scanner(MerchantQR, MerchantAccount, AdditionalData, LanguageTemplate, CURRENCIES)
+class Finishing:
+    """A ``Scanner`` whose accepted models get the derived tree (``gateway.qr.tree.finish``) that the
+    reference decoder adds too: the compiled scan stays a pure structure reader."""
+
+    def __init__(self, scanner: Any) -> None:
+        self.scanner = scanner
+
+    def emvco(self, payload: object) -> MerchantQR | None:
+        qr: MerchantQR | None = self.scanner.emvco(payload)
+        return finish(qr) if qr is not None else None
+
+
+def scanner_of(module: ModuleType) -> Finishing:
+    """A ``Scanner`` of ``module`` bound to the codec's models and ISO 4217 table, finishing its models."""
+    return Finishing(module.Scanner(MerchantQR, MerchantAccount, AdditionalData, LanguageTemplate, CURRENCIES))
 
 
 def pure_scan() -> ModuleType:

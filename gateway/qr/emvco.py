@@ -12,6 +12,7 @@ from typing import Any
 
 from gateway.qr._common import CURRENCIES, HEAD, build, crc16, fail
 from gateway.qr._speedups import FAST_EMVCO
+from gateway.qr.tree import finish
 from schemas.errors import QRError
 from schemas.qr import ADDITIONAL_DATA_NAMES, AdditionalData, LanguageTemplate, MerchantAccount, MerchantQR
 
@@ -147,7 +148,7 @@ def decode_checked(p: str) -> MerchantQR:
         raise fail("QR_MALFORMED", f"character at offset {exc.start} cannot be encoded", exc.start) from None
     if crc != expected and crc.upper() != expected:
         raise fail("QR_CRC_MISMATCH", f"CRC is {crc}, the payload's is {expected}", at + 4, "63")
-    return _fields(p, objs, crc)
+    return finish(_fields(p, objs, crc))  # the derived tree, profiles and warnings (gateway.qr.tree)
 
 
 def _fields(p: str, objs: dict[str, str], crc: str) -> MerchantQR:
@@ -192,7 +193,8 @@ def _fields(p: str, objs: dict[str, str], crc: str) -> MerchantQR:
     if not (cur and country and accounts):
         raise _missing(p, objs)
     assert cur is not None and country is not None
-    if mcc is not None and (len(mcc) != 4 or not _DIGITS.match(mcc)):
+    # 3 digits: a known QRIS deviation, tolerated with a warning (it cannot change payee or amount).
+    if mcc is not None and (len(mcc) not in (3, 4) or not _DIGITS.match(mcc)):
         raise fail("QR_INVALID_FIELD", "merchant category code (52) must be 4 digits", offsets(p)["52"], "52")
     currency = CURRENCIES.get(cur)
     if currency is None:
