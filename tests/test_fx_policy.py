@@ -13,7 +13,8 @@ from decimal import Decimal
 import pytest
 
 from fx.money import Money
-from fx.policy import FxPolicy, holder_of
+from fx.identity import holder_of
+from fx.policy import FxPolicy
 from fx.ports import LimitLedger
 from fx.rates import StaticRates
 from fx.settings import FXSettings, PolicyRuleSet, PolicySettings
@@ -25,7 +26,8 @@ from schemas.payment import Payer
 RATES = StaticRates.from_strings({"USD/KRW": "1000", "USD/CNY": "8"})  # round numbers: exact USD equivalents
 MID_2025 = datetime(2025, 6, 1, 3, 0, tzinfo=UTC)
 KIM = Payer(id="kim", residency="resident", country="KR", name="Kim Minji")
-WANG = Payer(id="wang", residency="non-resident", country="CN", name="Wang Fang")
+WANG = Payer(id="wang", residency="non-resident", country="CN", name="Wang Fang", date_of_birth=date(1990, 5, 4))
+WALLET = "kakaopay-kr"  # the wallet whose payer id these are
 
 
 @pytest.fixture
@@ -54,6 +56,7 @@ async def abroad(
     d = await policy.reserve(
         reservation_id=rid,
         payer=payer,
+        wallet=WALLET,
         merchant_country="US",
         merchant_amount=amount,
         payer_amount=payer_amount or amount,
@@ -68,6 +71,7 @@ async def inbound(
     d = await policy.reserve(
         reservation_id=rid,
         payer=payer,
+        wallet=WALLET,
         merchant_country="KR",
         merchant_amount=Money(krw, "KRW"),
         payer_amount=Money(krw * 8 // 10, "CNY"),
@@ -103,6 +107,7 @@ async def test_prepaid_ceiling(policy: FxPolicy, krw: int, ok: bool) -> None:
     call = policy.reserve(
         reservation_id="p1",
         payer=KIM,
+        wallet=WALLET,
         merchant_country="CN",
         merchant_amount=merchant,
         payer_amount=Money(krw, "KRW"),
@@ -124,7 +129,7 @@ async def test_annual_cap_at_below_above(policy: FxPolicy, ledger: LimitLedger, 
     await abroad(policy, "cent", usd("0.01"))  # USD 45,000.01 used: 4,999.99 remains of 50,000
     if ok:
         await abroad(policy, "last", usd(last))
-        assert await ledger.limit_usage(holder_of(KIM), "annual:2025") == 4_500_001 + usd(last).minor
+        assert await ledger.limit_usage(holder_of(KIM, WALLET), "KR:annual:2025") == 4_500_001 + usd(last).minor
         return
     with pytest.raises(LimitExceeded) as err:
         await abroad(policy, "last", usd(last))
@@ -133,8 +138,9 @@ async def test_annual_cap_at_below_above(policy: FxPolicy, ledger: LimitLedger, 
         "limit_value": {"currency": "USD", "value": "5000000"},
         "remaining": {"currency": "USD", "value": "499999"},
         "window": "2025",
+        "jurisdiction": "KR",
     }
-    assert await ledger.limit_usage(holder_of(KIM), "annual:2025") == 4_500_001  # nothing reserved
+    assert await ledger.limit_usage(holder_of(KIM, WALLET), "KR:annual:2025") == 4_500_001  # nothing reserved
 
 
 async def test_year_boundary_is_counted_in_seoul(policy: FxPolicy, ledger: LimitLedger) -> None:
@@ -143,7 +149,7 @@ async def test_year_boundary_is_counted_in_seoul(policy: FxPolicy, ledger: Limit
     with pytest.raises(LimitExceeded):  # 23:59:59 on Dec 31 in Seoul: still 2025 and its USD 50,000
         await abroad(policy, "late", usd("0.01"), at=datetime(2025, 12, 31, 14, 59, 59, tzinfo=UTC))
     await abroad(policy, "new", usd("5000"), at=datetime(2025, 12, 31, 15, 0, tzinfo=UTC))  # 00:00 Jan 1 KST
-    assert await ledger.limit_usage(holder_of(KIM), "annual:2026") == 500_000
+    assert await ledger.limit_usage(holder_of(KIM, WALLET), "KR:annual:2026") == 500_000
 
 
 async def test_new_cap_applies_on_its_effective_date(policy: FxPolicy) -> None:
@@ -195,6 +201,7 @@ async def test_domestic_and_foreign_to_foreign_have_no_policy(policy: FxPolicy, 
     d = await policy.reserve(
         reservation_id="d",
         payer=KIM,
+        wallet=WALLET,
         merchant_country="KR",
         merchant_amount=Money(10**9, "KRW"),
         payer_amount=Money(10**9, "KRW"),
@@ -204,6 +211,7 @@ async def test_domestic_and_foreign_to_foreign_have_no_policy(policy: FxPolicy, 
     d = await policy.reserve(
         reservation_id="e",
         payer=WANG,
+        wallet=WALLET,
         merchant_country="SG",
         merchant_amount=usd("9000"),
         payer_amount=usd("9000"),
@@ -216,19 +224,20 @@ async def test_release_all_and_fractions(policy: FxPolicy, ledger: LimitLedger) 
     d = await policy.reserve(
         reservation_id="r",
         payer=KIM,
+        wallet=WALLET,
         merchant_country="US",
         merchant_amount=usd("4000"),
         payer_amount=usd("4000"),
         at=MID_2025,
     )
     assert d.reservation is not None and d.usd_equivalent == usd("4000")
-    h = holder_of(KIM)
+    h = holder_of(KIM, WALLET)
     await policy.release(d.reservation, fraction=(1, 4))  # a refund of a quarter
-    assert await ledger.limit_usage(h, "annual:2025") == 300_000
+    assert await ledger.limit_usage(h, "KR:annual:2025") == 300_000
     await policy.release(d.reservation)  # cancel of the rest
-    assert await ledger.limit_usage(h, "annual:2025") == 0
+    assert await ledger.limit_usage(h, "KR:annual:2025") == 0
     await policy.release(d.reservation)  # idempotent
-    assert await ledger.limit_usage(h, "annual:2025") == 0
+    assert await ledger.limit_usage(h, "KR:annual:2025") == 0
 
 
 async def test_concurrent_payments_of_one_payer_never_pass_the_cap(policy: FxPolicy, ledger: LimitLedger) -> None:
@@ -241,4 +250,4 @@ async def test_concurrent_payments_of_one_payer_never_pass_the_cap(policy: FxPol
 
     results = await asyncio.gather(*(one(i) for i in range(25)))
     assert sum(results) == 10
-    assert await ledger.limit_usage(holder_of(KIM), "annual:2025") == 5_000_000
+    assert await ledger.limit_usage(holder_of(KIM, WALLET), "KR:annual:2025") == 5_000_000

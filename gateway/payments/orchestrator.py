@@ -20,7 +20,7 @@ from adapters.base import CreditRequest, DebitRequest, Outcome
 from gateway.events import payment_event
 from gateway.payments import state as st
 from gateway.payments.days import business_day
-from gateway.payments.ports import Partners, PolicyResult, Pricing, QrResolver, QuoteInfo, ResolvedQR
+from gateway.payments.ports import REVIEW_STAGE, Partners, PolicyResult, Pricing, QrResolver, QuoteInfo, ResolvedQR
 from gateway.payments.steps import (
     Caller,
     CallObserver,
@@ -175,6 +175,8 @@ class Orchestrator:
                 policy = await self.pricing.reserve(
                     reservation_id=payment_id,
                     payer=req.payer,
+                    wallet=caller,
+                    merchant_name=resolved.merchant.name,
                     merchant_country=resolved.merchant.country,
                     merchant_amount=amount,
                     payer_amount=payer_amount,
@@ -184,7 +186,7 @@ class Orchestrator:
                 payment_id=payment_id,
                 payment_request_id=req.payment_request_id,
                 partner_id=caller,
-                stage=st.DEBIT,
+                stage=REVIEW_STAGE if policy.hold else st.DEBIT,  # a held payment waits for an operator
                 route=route,
                 merchant=resolved.merchant,
                 qr=req.qr,
