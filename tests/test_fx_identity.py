@@ -84,7 +84,8 @@ async def test_concurrent_payments_of_one_person_through_two_wallets_never_pass_
     async def one(i: int) -> bool:
         wallet = (KAKAO, TOSS)[i % 2]
         try:
-            await pay_abroad(policy, f"c{i}", "5000", wallet=wallet, payer=kr_payer(f"p-{wallet}", national_id_hash=NID))
+            payer = kr_payer(f"p-{wallet}", national_id_hash=NID)
+            await pay_abroad(policy, f"c{i}", "5000", wallet=wallet, payer=payer)
             return True
         except LimitExceeded:
             return False

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fx_kit import AT, NID, kr_payer, make_policy, pay_abroad
+from fx_kit import NID, kr_payer, make_policy, pay_abroad
 
 from adapters.oris import OrisRegistry
 from adapters.sandbox.oris import OrisSandbox
