@@ -12,8 +12,8 @@ from decimal import Decimal
 
 import pytest
 
-from fx.money import Money
 from fx.identity import holder_of
+from fx.money import Money
 from fx.policy import FxPolicy
 from fx.ports import LimitLedger
 from fx.rates import StaticRates
