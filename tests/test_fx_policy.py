@@ -251,3 +251,61 @@ async def test_concurrent_payments_of_one_payer_never_pass_the_cap(policy: FxPol
     results = await asyncio.gather(*(one(i) for i in range(25)))
     assert sum(results) == 10
     assert await ledger.limit_usage(holder_of(KIM, WALLET), "KR:annual:2025") == 5_000_000
+
+
+async def test_travel_rule_tiers_require_their_fields(policy: FxPolicy) -> None:
+    bare = Payer(id="wang", residency="non-resident", country="CN", name="Wang Fang")
+    assert await inbound(policy, "a", 10_000_000, payer=bare) == ("travel_rule", "cdd_required")  # USD 10,000
+    with pytest.raises(DataRequired) as err:  # above USD 10,000: address, date of birth or national id too
+        await inbound(policy, "b", 10_000_010, payer=bare)
+    assert err.value.extra["field"] == "payer.address"
+    assert "payer.date_of_birth or payer.national_id_hash" in err.value.detail
+    with_nid = bare.model_copy(update={"national_id_hash": "c" * 64})
+    d = await policy.reserve(
+        reservation_id="c", payer=with_nid, wallet="alipay-cn", merchant_country="KR",
+        merchant_amount=Money(10_000_010, "KRW"), payer_amount=Money(8_000_008, "CNY"), at=MID_2025,
+    )
+    assert d.reservation is not None
+    assert d.reservation["travel_rule"] == ["name", "account", "address|date_of_birth|national_id_hash"]
+    assert d.reservation["usd_equivalent"] == {"currency": "USD", "value": "1000001"}
+
+
+async def test_chinese_rules_apply_to_cn_wallets_payers(policy: FxPolicy, ledger: LimitLedger) -> None:
+    async def pay_seoul(rid: str, usd_amount: str, wallet_country: str | None = "CN") -> tuple[str, ...]:
+        amount = usd(usd_amount)
+        d = await policy.reserve(
+            reservation_id=rid, payer=WANG, wallet="alipay-cn", wallet_country=wallet_country, merchant_country="KR",
+            merchant_amount=amount, payer_amount=amount, at=MID_2025,
+        )
+        return tuple(d.reservation["amounts"]) if d.reservation else ()
+
+    # an Alipay+ payer in Seoul: Korea's non-resident day cap and China's annual quota, both counted
+    assert await pay_seoul("a", "40000") == ("KR:daily:2025-06-01", "CN:annual:2025")
+    with pytest.raises(LimitExceeded) as err:  # CN per-payment limit USD 50,000 (assumed value)
+        await pay_seoul("b", "50000.01")
+    assert err.value.extra["jurisdiction"] == "CN" and err.value.extra["limit"] == "resident_per_payment"
+    nxt = datetime(2025, 6, 2, 3, 0, tzinfo=UTC)  # next day in Seoul: the day cap is fresh, the year is not
+    with pytest.raises(LimitExceeded) as err:
+        await policy.reserve(
+            reservation_id="c", payer=WANG, wallet="alipay-cn", wallet_country="CN", merchant_country="KR",
+            merchant_amount=usd("10000.01"), payer_amount=usd("10000.01"), at=nxt,
+        )
+    assert err.value.extra["jurisdiction"] == "CN" and err.value.extra["window"] == "2025"
+    assert await pay_seoul("d", "1000", wallet_country=None) == ("KR:daily:2025-06-01",)  # not a CN wallet
+
+
+def test_every_value_in_force_has_a_source_and_assumed_ones_are_marked(policy: FxPolicy) -> None:
+    for j in policy.jurisdictions:
+        rules = j.rules_at(date(2026, 6, 1))
+        for name in ("resident_per_payment_usd", "resident_annual_usd"):
+            source, _confirmed = rules.source(name)
+            assert source != "no source recorded", (j.country, name)
+        lines = "\n".join(rules.describe())
+        assert "source:" in lines
+    kr = policy.rules_at(date(2026, 6, 1))
+    assert kr.source("resident_per_payment_usd")[1] is True and kr.source("nonresident_daily_usd")[1] is False
+    assert "[ASSUMED]" in "\n".join(kr.describe())
+    before = policy.rules_at(date(2023, 12, 31))
+    assert not before.in_force and before.describe() == [
+        "KR: no rule set in force yet; the first takes effect on 2024-01-01"
+    ]
