@@ -14,10 +14,11 @@ from fx.quotes import QuoteService
 from fx.screening import ListScreener, Party, normalise
 from gateway.config import load_settings
 from gateway.payments.fxbridge import FxBridge
-from gateway.payments.ports import HOLD_FLAG, REVIEW_STAGE
+from gateway.payments.ports import HOLD_FLAG, REVIEW_FLAG, REVIEW_STAGE
+from gateway.payments.review import decide_review
 from gateway.store.memory import MemoryStore
 from gateway.testing.payments import PAYER_START, SEOUL_STATIC, Harness, build_harness
-from schemas.api import PaymentRequest
+from schemas.api import PaymentRequest, PaymentView
 from schemas.errors import ScreeningHit
 from schemas.payment import PaymentStatus
 
@@ -96,3 +97,26 @@ async def test_a_review_holds_the_payment_for_an_operator(screener: ListScreener
     again = await h.get(rec.payment_id)
     assert again.stage == REVIEW_STAGE and again.status == PaymentStatus.PROCESSING
     assert h.wallets["alipay-cn"].charged("cn-payer", PAYER_START["cn-payer"]) == 0
+    assert REVIEW_FLAG in again.flags and PaymentView.from_record(again).flags == []  # never shown to partners
+
+
+@pytest.mark.parametrize("approve", [True, False])
+async def test_an_operator_approves_or_rejects_a_held_payment(screener: ListScreener, approve: bool) -> None:
+    h = harness(screener)
+    rec = (await h.orch.submit("alipay-cn", pay("Politically Exposed"))).record
+    assert rec.reservation is not None
+    holder, counter = rec.reservation["holder"], next(iter(rec.reservation["amounts"]))
+    decided = await decide_review(h.store, h.pricing, rec.payment_id, approve=approve, operator="op-1", clock=h.clock)
+    assert decided is not None and REVIEW_FLAG not in decided.flags
+    await h.recovery.sweep()
+    final = await h.get(rec.payment_id)
+    charged = h.wallets["alipay-cn"].charged("cn-payer", PAYER_START["cn-payer"])
+    if approve:
+        assert final.status == PaymentStatus.SUCCEEDED and charged == final.payer_amount.minor
+        assert await h.store.limit_usage(holder, counter) > 0
+    else:
+        assert final.status == PaymentStatus.FAILED and final.failure is not None
+        assert final.failure.code == "SCREENING_HIT" and charged == 0
+        assert await h.store.limit_usage(holder, counter) == 0  # its counters given back
+    again = await decide_review(h.store, h.pricing, rec.payment_id, approve=not approve, operator="op-2")
+    assert again is not None and again.status == final.status  # decided once

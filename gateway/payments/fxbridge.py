@@ -2,7 +2,8 @@
 
 Translates wire money (``MoneyModel``) to ``fx.money.Money`` and back, so the payment core
 never depends on fx's types. ``reserve`` screens payer and merchant first (a hit refuses the
-payment, ``SCREENING_HIT``; a review flags it ``needs_review`` and holds it for an operator),
+payment, ``SCREENING_HIT``; a review flags it ``_needs_review`` / ``_screening_review``, hidden
+from partners, and holds it for an operator: gateway.payments.review),
 then applies the FX policy of every jurisdiction concerned (the wallet's home country from the
 partner settings). Registry and screening outcomes are counted on the app's metrics.
 """
@@ -19,7 +20,7 @@ from prometheus_client import CollectorRegistry, Counter
 from fx.money import Money
 from fx.quotes import Quote, QuoteService, refund_payer_amount
 from fx.screening import Party, Screener
-from gateway.payments.ports import HOLD_FLAG, PolicyResult, QuoteInfo
+from gateway.payments.ports import HOLD_FLAG, REVIEW_FLAG, PolicyResult, QuoteInfo
 from schemas.errors import ScreeningHit
 from schemas.money import MoneyModel
 from schemas.payment import Payer
@@ -112,7 +113,7 @@ class FxBridge:
             payer_amount=Money.from_wire(payer_amount),
             at=at,
         )
-        flags = (*d.flags, HOLD_FLAG) if hold else tuple(d.flags)
+        flags = (*d.flags, REVIEW_FLAG, HOLD_FLAG) if hold else tuple(d.flags)
         return PolicyResult(flags=flags, reservation=d.reservation, hold=hold)
 
     async def _screen(self, payment_id: str, payer: Payer, merchant_name: str, merchant_country: str) -> bool:

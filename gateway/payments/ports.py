@@ -49,7 +49,10 @@ class QuoteInfo:
     wire: Mapping[str, Any]  # fx.quotes.Quote.to_wire(): stored on the payment, shown to partners
 
 
-HOLD_FLAG = "needs_review"  # screening asked for a person to look: an admin review queue lists these
+# Screening asked for a person to look. Internal flags ("_"): a partner never sees them (no
+# tipping-off); "_needs_review" is the one flag an admin review queue lists, HOLD_FLAG says why.
+HOLD_FLAG = "_screening_review"
+REVIEW_FLAG = "_needs_review"
 REVIEW_STAGE = "review"  # a payment held before its debit; not an active stage: nothing drives it
 
 
