@@ -157,3 +157,19 @@ async def test_registry_down_refuses_and_screening_hit_refuses_before_the_debit(
     assert rule(view, "resident_annual_usd")["used"]["value"] == "0"  # neither counted anything
     metrics = (await plain(gw, "/metrics")).text
     assert 'qrgw_fx_registry_total{op="allowance",outcome="unavailable_refused"} 1.0' in metrics
+
+
+@pytest.mark.slow
+async def test_the_sandbox_environment_runs_registry_and_screening_end_to_end(tmp_path: Path) -> None:
+    from gateway.demo import run_demo
+    from gateway.sandbox_env import SandboxEnvironment
+
+    seen: list[SandboxEnvironment] = []
+    summary = await run_demo(tmp_path, emit=None, prepare=seen.append)
+    assert summary["ok"] is True, summary.get("failures")
+    (env,) = seen
+    assert env.settings is not None and env.settings.fx.screening.enabled
+    # the Korean payer paying in Shanghai (journey 2) was asked for, then reported: one USD amount counted
+    assert env.oris.calls == ["GET allowances", "PUT reports"]
+    ((person, _year), used), = env.oris.used.items()
+    assert used > 0 and person.startswith("w")  # no national id sent: the wallet-scoped key
