@@ -19,6 +19,8 @@ from typing import Any
 
 from aiohttp import web
 
+from adapters.sandbox.server import Loopback
+
 __all__ = ["OrisSandbox"]
 
 
@@ -34,14 +36,14 @@ class _Report:
 
 
 @dataclass
-class OrisSandbox:
+class OrisSandbox(Loopback):
     limit_usd_cents: int = 10_000_000
     slow_s: float = 5.0
     mode: str = "up"
     used: dict[tuple[str, int], int] = field(default_factory=dict)
     reports: dict[str, _Report] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
-    url: str = ""
+    url: str | None = None
     _runner: web.AppRunner | None = None
 
     def _allowance(self, person: str, year: int, **extra: Any) -> dict[str, Any]:
@@ -108,17 +110,3 @@ class OrisSandbox:
         app.router.add_post("/sandbox/used", self._set_used)
         app.router.add_get("/sandbox/state", self._state)
         return app
-
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        self._runner = web.AppRunner(self.build_app(), access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        sock = site._server.sockets[0]  # type: ignore[union-attr]
-        self.url = f"http://{host}:{sock.getsockname()[1]}"
-        return self.url
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
