@@ -15,6 +15,8 @@ later (``flush``; before every registry call). Every outcome is passed to ``obse
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -25,7 +27,7 @@ from fx.money import Money
 from fx.ports import Allowance, LimitRegistry
 from schemas.errors import LimitExceeded, RegistryUnavailable
 
-__all__ = ["PENDING_FLAG", "RegistryGuard"]
+__all__ = ["PENDING_FLAG", "Flusher", "RegistryGuard"]
 
 PENDING_FLAG = "registry_pending"
 Observe = Callable[[str, str], None]
@@ -141,3 +143,29 @@ class RegistryGuard:
             sent += 1
             self.observe("report_later", "ok" if a.accepted else "over_cap")
         return sent
+
+    def start_flusher(self, interval_s: float) -> Flusher:
+        """Send queued reports every ``interval_s`` even when no payment calls the registry."""
+        return Flusher(self, interval_s)
+
+
+class Flusher:
+    """The background task of ``RegistryGuard.start_flusher`` (closed with the app)."""
+
+    def __init__(self, guard: RegistryGuard, interval_s: float) -> None:
+        self.guard, self.interval_s = guard, interval_s
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_s)
+            if self.guard.pending:
+                try:
+                    await self.guard.flush()
+                except Exception:  # never let one bad answer stop the resends
+                    log.exception("fx_registry_flush_failed")
+
+    async def aclose(self) -> None:
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task

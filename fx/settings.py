@@ -198,6 +198,7 @@ class RegistrySettings(_Strict):
     url: str | None = None
     timeout_s: float = Field(default=2.0, gt=0, le=30)
     fallback: Literal["refuse", "count_locally"] = "refuse"
+    flush_interval_s: float = Field(default=30.0, gt=0, description="count_locally: resend queued reports this often")
 
     @model_validator(mode="after")
     def _url(self) -> RegistrySettings:

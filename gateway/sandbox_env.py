@@ -94,6 +94,7 @@ class SandboxEnvironment:
         hang_s: float = 30.0,
         ports: Mapping[str, int] | None = None,
         overrides: Mapping[str, Any] | None = None,
+        fx_sandboxes: bool = True,
     ) -> None:
         self.workdir = Path(workdir)
         self.keys_dir = self.workdir / "keys"
@@ -113,6 +114,7 @@ class SandboxEnvironment:
         self.partner_keys: dict[str, Signer] = {}
         self._sandboxes: dict[str, SandboxPartner] = {}
         self.oris = OrisSandbox()  # the national limit registry the FX policy asks and reports to
+        self.fx_sandboxes = fx_sandboxes  # False: no registry, no screening (the gateway's FX defaults)
         self.settings: Settings | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------------
@@ -162,7 +164,8 @@ class SandboxEnvironment:
                 sbx = SANDBOXES[p["family"]](cfg)
                 await sbx.start(self.host, self.ports.get(p["id"], 0))
                 self._sandboxes[p["id"]] = sbx
-            await self.oris.start(self.host)
+            if self.fx_sandboxes:
+                await self.oris.start(self.host)
             self.config_path.write_text(dump_toml(self.filled_config()), encoding="utf-8")
             self.settings = load_settings(self.config_path, **self.overrides)
         except BaseException:
@@ -196,6 +199,8 @@ class SandboxEnvironment:
             p["keys"] = [key]
             if p["family"] == "kakaopay":
                 p["secret_key_file"] = str(self.keys_dir / f"{p['id']}.secret")
+        if not self.fx_sandboxes:
+            return data
         # the FX policy's sandboxes: the ORIS-style registry and the fictitious screening list
         fx = data.setdefault("fx", {})
         fx.setdefault("policy", {})["registry"] = {"enabled": True, "url": self.oris.url, "fallback": "refuse"}

@@ -5,6 +5,7 @@ and recovering, under both fallbacks."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -128,3 +129,22 @@ async def test_count_locally_then_report_when_the_registry_recovers(oris: Regist
     assert PENDING_FLAG not in d3.flags and guard.pending == {}
     assert oris.used() == 350_000  # p1 (late) + p3; never p2
     assert ("report_later", "ok") in oris.seen and ("allowance", "unavailable_counted_locally") in oris.seen
+
+
+async def test_the_flusher_reports_what_waited_without_another_payment(oris: Registry) -> None:
+    store = MemoryStore()
+    guard = oris.guard("count_locally")
+    policy = make_policy(store, guard)
+    oris.sandbox.mode = "down"
+    d = await pay_abroad(policy, "p1", "3000", payer=KIM)
+    assert PENDING_FLAG in d.flags and set(guard.pending) == {"p1"}
+    oris.sandbox.mode = "up"
+    flusher = guard.start_flusher(0.02)
+    try:
+        for _ in range(500):  # wait for the condition, bounded; no assertion on how long it took
+            if not guard.pending:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        await flusher.aclose()
+    assert guard.pending == {} and oris.used() == 300_000

@@ -173,8 +173,10 @@ def build_fx_bridge(settings: Any, store: Any, metrics: CollectorRegistry, close
     reg = fx.policy.registry
     if reg.enabled:
         client = OrisRegistry(str(reg.url), reg.timeout_s)
-        closers.append(client)
         guard = RegistryGuard(client, reg.fallback, observe_registry)
+        if reg.fallback == "count_locally":
+            closers.append(guard.start_flusher(reg.flush_interval_s))  # closed before the client it uses
+        closers.append(client)
     screener = None
     if fx.screening.enabled and fx.screening.list_file is not None:
         screener = ListScreener.from_file(fx.screening.list_file, fx.screening.review_countries)
