@@ -173,10 +173,6 @@ class FxPolicy:
             reservation["travel_rule"] = required  # the fields required; their values are on the payer
         if not items:
             return PolicyDecision(tuple(flags), usd, reservation if required else None)
-        if payer.national_id_hash:
-            bound = json.dumps({"holder": holder, "person": payer.national_id_hash}).encode()
-            await self.ledger.put_blob(binding_key(wallet, payer.id), bound, BINDING_TTL_S)
-
         person = payer.national_id_hash or holder
         answered = True
         if registry_year is not None and self.registry is not None:
@@ -195,6 +191,9 @@ class FxPolicy:
                                        "reported": answered}
             if not answered:
                 flags.append(PENDING_FLAG)
+        if payer.national_id_hash:  # once accepted: GET /v1/limits of this wallet's payer id reads the person
+            bound = json.dumps({"holder": holder, "person": payer.national_id_hash}).encode()
+            await self.ledger.put_blob(binding_key(wallet, payer.id), bound, BINDING_TTL_S)
         return PolicyDecision(tuple(flags), usd, reservation)
 
     def _per_payment(self, j: Jurisdiction, rules: PolicyRules, usd: Money, payer_amount: Money) -> None:

@@ -15,6 +15,7 @@ from fx.limits import payer_limits
 from gateway.appkeys import SETTINGS
 from gateway.payments.container import PAYMENTS
 from gateway.payments.fxbridge import FxBridge
+from schemas.api import LimitsView
 from schemas.errors import NotFound, ValidationFailed
 
 
@@ -28,7 +29,8 @@ async def get_limits(request: web.Request) -> web.Response:
     pricing = request.app[PAYMENTS].pricing
     if not isinstance(pricing, FxBridge):
         raise NotFound("limits are not available on this gateway")
-    return web.json_response(await payer_limits(pricing.policy, caller, payer_id))
+    view = LimitsView.model_validate(await payer_limits(pricing.policy, caller, payer_id))
+    return web.json_response(view.model_dump(mode="json", exclude_none=True))
 
 
 def add_routes(app: web.Application) -> None:
