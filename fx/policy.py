@@ -178,22 +178,26 @@ class FxPolicy:
         if registry_year is not None and self.registry is not None:
             answered = await self.registry.check(person, registry_year, usd)
         await self._reserve_local(holder, reservation_id, items, usd)
-        if registry_year is not None and self.registry is not None:
-            try:
+        told = False  # the registry holds (or the queue will send) this payment's report
+        try:  # from here a failure must give back what was just counted, here and at the registry
+            if registry_year is not None and self.registry is not None:
                 if answered:
                     answered = await self.registry.report(person, reservation_id, registry_year, usd)
                 else:
                     self.registry.queue(person, reservation_id, registry_year, usd)
-            except BaseException:
-                await self.ledger.release_limits(holder, reservation_id, None)
-                raise
-            reservation["registry"] = {"person": person, "year": registry_year, "amount": usd.minor,
-                                       "reported": answered}
-            if not answered:
-                flags.append(PENDING_FLAG)
-        if payer.national_id_hash:  # once accepted: GET /v1/limits of this wallet's payer id reads the person
-            bound = json.dumps({"holder": holder, "person": payer.national_id_hash}).encode()
-            await self.ledger.put_blob(binding_key(wallet, payer.id), bound, BINDING_TTL_S)
+                told = True
+                reservation["registry"] = {"person": person, "year": registry_year, "amount": usd.minor,
+                                           "reported": answered}
+                if not answered:
+                    flags.append(PENDING_FLAG)
+            if payer.national_id_hash:  # once accepted: GET /v1/limits of this wallet's payer id reads the person
+                bound = json.dumps({"holder": holder, "person": payer.national_id_hash}).encode()
+                await self.ledger.put_blob(binding_key(wallet, payer.id), bound, BINDING_TTL_S)
+        except BaseException:
+            await self.ledger.release_limits(holder, reservation_id, None)
+            if told and self.registry is not None:
+                await self.registry.release(person, reservation_id, None)  # or drops the queued report
+            raise
         return PolicyDecision(tuple(flags), usd, reservation)
 
     def _per_payment(self, j: Jurisdiction, rules: PolicyRules, usd: Money, payer_amount: Money) -> None:

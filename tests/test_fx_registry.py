@@ -19,7 +19,7 @@ from fx.identity import holder_of
 from fx.ports import Allowance
 from fx.registry import PENDING_FLAG, RegistryGuard
 from gateway.store.memory import MemoryStore
-from schemas.errors import LimitExceeded, RegistryUnavailable
+from schemas.errors import LimitExceeded, RegistryUnavailable, StoreUnavailable
 
 KIM = kr_payer(national_id_hash=NID)
 HOLDER = holder_of(KIM, "kakaopay-kr")
@@ -148,3 +148,16 @@ async def test_the_flusher_reports_what_waited_without_another_payment(oris: Reg
     finally:
         await flusher.aclose()
     assert guard.pending == {} and oris.used() == 300_000
+
+
+class BlobOutage(MemoryStore):
+    async def put_blob(self, key: str, value: bytes, ttl_s: int | None = None) -> None:
+        raise StoreUnavailable("store down")
+
+
+async def test_a_failure_after_reporting_gives_back_both_counters(oris: Registry) -> None:
+    store = BlobOutage()
+    policy = make_policy(store, oris.guard())
+    with pytest.raises(StoreUnavailable):  # the national-id binding cannot be written
+        await pay_abroad(policy, "p1", "4000", payer=KIM)
+    assert await store.limit_usage(HOLDER, "KR:annual:2026") == 0 and oris.used() == 0
