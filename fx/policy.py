@@ -1,43 +1,46 @@
-"""Korea's FX rules as dated data (PROTOCOL.md §7), checked before any money moves.
+"""The FX policy (PROTOCOL.md §7), checked before any money moves; rules in fx.rules.
 
-Which rules apply (``home_country`` KR by default):
+For each jurisdiction that has a say (fx.rules.Jurisdiction.kind): the rules in force on the
+payment's date in that jurisdiction's zone apply.
 
-* a *resident* payer (residency ``resident``, country KR) paying a merchant abroad: the
-  per-payment cap and the per-calendar-year cap (USD equivalent), and the prepaid ceiling
-  when the payer pays from a KRW balance;
-* a non-resident payer paying a Korean merchant: the per-day cap (USD equivalent);
-* both: the flags ``travel_rule`` (payer name then required), ``cdd_required``, ``report``;
-* anything else (domestic, or neither side Korean): no policy.
+* ``outbound`` (a covered payer paying abroad): the per-payment cap, the calendar-year cap (USD
+  equivalent), the prepaid ceiling when the payer pays from a KRW balance;
+* ``inbound`` (anyone else paying a local merchant): the per-day cap (USD equivalent);
+* both: flags ``travel_rule`` (with the payer fields its thresholds require), ``cdd_required``,
+  ``report``.
 
-The rule set in force is the one whose ``effective_from`` is the latest on or before the
-payment's date in the policy zone (Asia/Seoul); days and years of the counters are counted
-in that zone too. Counters are reserved atomically through the ``LimitLedger`` port, keyed by
-a hash of the payer's country and id, in USD cents.
+Counters are reserved atomically, all jurisdictions at once, through the ``LimitLedger`` port,
+keyed by the payer's holder (fx.identity: wallet + payer id, or national id), in USD cents,
+named ``<country>:annual:<year>`` / ``<country>:daily:<date>``. The home country's annual cap
+is also checked with, and reported to, the national registry when one is configured (fx.registry).
 """
 
 from __future__ import annotations
 
-import hashlib
+import json
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Literal
-from zoneinfo import ZoneInfo
+from typing import Any
 
+from fx.identity import binding_key, holder_of
 from fx.money import Money
-from fx.ports import LimitLedger, LimitRequest
+from fx.ports import LimitRequest, PolicyStore
 from fx.quotes import convert
 from fx.rates import RateProvider
+from fx.registry import PENDING_FLAG, RegistryGuard
+from fx.rules import Jurisdiction, Kind, PolicyRules, jurisdictions_of
 from fx.settings import FXSettings
-from schemas.errors import ConfigError, DataRequired, LimitExceeded
+from fx.travel import check_travel_data, required_fields
+from schemas.errors import LimitExceeded
 from schemas.payment import Payer
 
 __all__ = ["FxPolicy", "PolicyDecision", "PolicyRules", "holder_of"]
 
 USD = "USD"
 KRW = "KRW"
-Kind = Literal["outbound", "inbound"]
+BINDING_TTL_S = 400 * 86_400  # a calendar year and a margin: as long as an annual counter
 
 
 @dataclass(frozen=True)
@@ -45,45 +48,6 @@ class PolicyDecision:
     flags: tuple[str, ...]
     usd_equivalent: Money
     reservation: dict[str, Any] | None
-
-
-LABELS: dict[str, str] = {
-    "resident_per_payment_usd": "resident paying abroad, per payment (USD)",
-    "resident_annual_usd": "resident paying abroad, per calendar year (USD)",
-    "prepaid_ceiling_krw": "prepaid balance, per payment (KRW)",
-    "nonresident_daily_usd": "non-resident paying a Korean merchant, per day (USD)",
-    "cdd_usd": "flag cdd_required at or above (USD)",
-    "travel_rule_usd": "flag travel_rule above, payer name required (USD)",
-    "report_usd": "flag report above (USD)",
-}
-
-
-@dataclass(frozen=True)
-class PolicyRules:
-    """The values in force on one date (inherited across rule sets); None = no such limit."""
-
-    effective_from: date
-    notes: tuple[str, ...] = ()
-    resident_per_payment_usd: Decimal | None = None
-    resident_annual_usd: Decimal | None = None
-    prepaid_ceiling_krw: Decimal | None = None
-    nonresident_daily_usd: Decimal | None = None
-    cdd_usd: Decimal | None = None
-    travel_rule_usd: Decimal | None = None
-    report_usd: Decimal | None = None
-
-    def describe(self) -> list[str]:
-        out = [f"rules in force since {self.effective_from.isoformat()}"]
-        out += [f"  ({n})" for n in self.notes]
-        for name, label in LABELS.items():
-            v = getattr(self, name)
-            out.append(f"  {label:<58} {'-' if v is None else f'{v:,}'}")
-        return out
-
-
-def holder_of(payer: Payer) -> str:
-    """Counter key of a payer: a hash, so the store never holds payer ids in clear."""
-    return hashlib.sha256(f"{payer.country}\x00{payer.id}".encode()).hexdigest()[:32]
 
 
 def _cents(usd: Decimal) -> int:
@@ -94,47 +58,45 @@ def _usd(cents: int) -> dict[str, str]:
     return Money(max(0, cents), USD).to_dict()
 
 
+def window_end(kind: str, local: datetime, j: Jurisdiction) -> datetime:
+    """End of the counter window containing ``local`` (a time in ``j``'s zone)."""
+    if kind == "year":
+        return datetime.combine(date(local.year + 1, 1, 1), time(), j.zone)
+    return datetime.combine(local.date() + timedelta(days=1), time(), j.zone)
+
+
+def counter_name(j: Jurisdiction, kind: str, local: datetime) -> str:
+    window = str(local.year) if kind == "year" else local.date().isoformat()
+    return f"{j.country}:{'annual' if kind == 'year' else 'daily'}:{window}"
+
+
 class FxPolicy:
     def __init__(
-        self, settings: FXSettings, ledger: LimitLedger, rates: RateProvider, zone: str | None = None
+        self,
+        settings: FXSettings,
+        ledger: PolicyStore,
+        rates: RateProvider,
+        zone: str | None = None,
+        registry: RegistryGuard | None = None,
     ) -> None:
         self.settings = settings
         self.cfg = settings.policy
         self.ledger = ledger
         self.rates = rates
-        try:
-            self.zone = ZoneInfo(zone or self.cfg.zone)
-        except (KeyError, ValueError) as exc:
-            raise ConfigError(f"fx.policy.zone: unknown time zone {zone or self.cfg.zone!r}") from exc
+        self.jurisdictions = jurisdictions_of(self.cfg, zone)
+        self.home = self.jurisdictions[0]
+        self.zone = self.home.zone
+        self.registry = registry
 
-    # -- rules ----------------------------------------------------------------------------------
+    # -- rules (home jurisdiction; others through self.jurisdictions) ----------------------------
     def rules_at(self, at: date) -> PolicyRules:
-        """The rules in force on ``at`` (a date in the policy zone): every set up to it, merged."""
-        values: dict[str, Any] = {}
-        notes: list[str] = []
-        start: date | None = None
-        for rs in self.cfg.rules:  # sorted by effective_from
-            if rs.effective_from > at:
-                break
-            start = rs.effective_from
-            notes += [rs.note] if rs.note else []
-            values.update({k: v for k, v in rs.model_dump().items() if v is not None and k in LABELS})
-        if start is None:
-            return PolicyRules(effective_from=date.min)
-        names = {f.name for f in fields(PolicyRules)}
-        return PolicyRules(effective_from=start, notes=tuple(notes), **{k: v for k, v in values.items() if k in names})
+        return self.home.rules_at(at)
 
     def local_date(self, at: datetime) -> date:
         return at.astimezone(self.zone).date()
 
-    def kind(self, payer: Payer, merchant_country: str) -> Kind | None:
-        home = self.cfg.home_country
-        resident = payer.residency == "resident" and payer.country == home
-        if resident and merchant_country != home:
-            return "outbound"
-        if not resident and merchant_country == home:
-            return "inbound"
-        return None
+    def kind(self, payer: Payer, merchant_country: str, wallet_country: str | None = None) -> Kind | None:
+        return self.home.kind(payer, merchant_country, wallet_country)
 
     async def usd_equivalent(self, merchant_amount: Money, payer_amount: Money) -> Money:
         """At the quote's rate when one side is USD, else the merchant amount at the USD mid rate."""
@@ -151,85 +113,125 @@ class FxPolicy:
         *,
         reservation_id: str,
         payer: Payer,
+        wallet: str,
         merchant_country: str,
         merchant_amount: Money,
         payer_amount: Money,
         at: datetime,
+        wallet_country: str | None = None,
     ) -> PolicyDecision:
-        """Check the rules in force at ``at`` and reserve the counters; LimitExceeded / DataRequired."""
-        kind = self.kind(payer, merchant_country) if self.cfg.enabled else None
-        if kind is None:
+        """Check the rules in force at ``at`` and reserve the counters; LimitExceeded / DataRequired
+        / RegistryUnavailable. ``wallet`` (partner id) scopes the payer id."""
+        if not self.cfg.enabled:
             return PolicyDecision((), Money(0, USD), None)
         if at.tzinfo is None:
             at = at.replace(tzinfo=UTC)
-        local = at.astimezone(self.zone)
-        rules = self.rules_at(local.date())
+        applying: list[tuple[Jurisdiction, Kind, datetime, PolicyRules]] = []
+        for j in self.jurisdictions:
+            k = j.kind(payer, merchant_country, wallet_country)
+            local = at.astimezone(j.zone)
+            rules = j.rules_at(local.date()) if k is not None else None
+            if k is not None and rules is not None and rules.in_force:
+                applying.append((j, k, local, rules))
+        if not applying:
+            return PolicyDecision((), Money(0, USD), None)
         usd = await self.usd_equivalent(merchant_amount, payer_amount)
-
-        if kind == "outbound":
-            cap = rules.resident_per_payment_usd
-            if cap is not None and usd.minor > _cents(cap):
-                raise LimitExceeded(
-                    f"{usd} passes the per-payment cap of USD {cap:,} for a resident paying abroad",
-                    limit="resident_per_payment", limit_value=_usd(_cents(cap)), remaining=_usd(_cents(cap)),
-                )
-            ceiling = rules.prepaid_ceiling_krw
-            if ceiling is not None and payer_amount.currency == KRW:
-                c = Money.from_decimal(ceiling, KRW)
-                if payer_amount > c:
-                    raise LimitExceeded(
-                        f"{payer_amount} passes the prepaid ceiling of KRW {ceiling:,} per payment",
-                        limit="prepaid_ceiling", limit_value=c.to_dict(), remaining=c.to_dict(),
-                    )
+        usd_dec = usd.to_decimal()
 
         flags: list[str] = []
-        if rules.travel_rule_usd is not None and usd.minor > _cents(rules.travel_rule_usd):
-            flags.append("travel_rule")
-            if not (payer.name and payer.name.strip()):
-                raise DataRequired(
-                    f"payer.name is required above USD {rules.travel_rule_usd:,} (travel rule)", field="payer.name"
-                )
-        if rules.cdd_usd is not None and usd.minor >= _cents(rules.cdd_usd):
-            flags.append("cdd_required")
-        if rules.report_usd is not None and usd.minor > _cents(rules.report_usd):
-            flags.append("report")
-
+        required: list[str] = []
         items: list[LimitRequest] = []
-        if kind == "outbound" and rules.resident_annual_usd is not None:
-            end = datetime.combine(date(local.year + 1, 1, 1), time(), self.zone)
-            items.append(LimitRequest(f"annual:{local.year}", usd.minor, _cents(rules.resident_annual_usd),
-                                      self._ttl(at, end)))
-        if kind == "inbound" and rules.nonresident_daily_usd is not None:
-            end = datetime.combine(local.date() + timedelta(days=1), time(), self.zone)
-            items.append(LimitRequest(f"daily:{local.date().isoformat()}", usd.minor,
-                                      _cents(rules.nonresident_daily_usd), self._ttl(at, end)))
-        if not items:
-            return PolicyDecision(tuple(flags), usd, None)
+        registry_year: int | None = None
+        for j, k, local, rules in applying:
+            if k == "outbound":
+                self._per_payment(j, rules, usd, payer_amount)
+            if rules.travel_rule_usd is not None and usd.minor > _cents(rules.travel_rule_usd):
+                flags.append("travel_rule")
+                required += [f for f in (required_fields(rules.travel_rule_fields, usd_dec) or ["name"])
+                             if f not in required]
+            if rules.cdd_usd is not None and usd.minor >= _cents(rules.cdd_usd):
+                flags.append("cdd_required")
+            if rules.report_usd is not None and usd.minor > _cents(rules.report_usd):
+                flags.append("report")
+            cap, window = ((rules.resident_annual_usd, "year") if k == "outbound"
+                           else (rules.nonresident_daily_usd, "day"))
+            if cap is not None:
+                ttl = max(1, int((window_end(window, local, j) - at).total_seconds()) + 86_400)
+                items.append(LimitRequest(counter_name(j, window, local), usd.minor, _cents(cap), ttl))
+                if j is self.home and window == "year" and self.registry is not None:
+                    registry_year = local.year
+        flags = list(dict.fromkeys(flags))  # one flag however many jurisdictions raise it
+        if required:
+            check_travel_data(payer, required)
 
-        holder = holder_of(payer)
-        res = await self.ledger.reserve_limits(holder, reservation_id, items)
-        if not res.ok:
-            denied = res.denied if res.denied is not None else items[0]
-            used_before = int(res.used.get(denied.counter, 0))
-            name = "resident_annual" if denied.counter.startswith("annual:") else "nonresident_daily"
-            window = denied.counter.split(":", 1)[1]
-            raise LimitExceeded(
-                f"{usd} passes the {name.replace('_', ' ')} cap of {Money(denied.cap, USD)} for {window}; "
-                f"{Money(max(0, denied.cap - used_before), USD)} remains",
-                limit=name, limit_value=_usd(denied.cap), remaining=_usd(denied.cap - used_before), window=window,
-            )
-        reservation = {
-            "reservation_id": reservation_id,
-            "holder": holder,
-            "amounts": {i.counter: i.amount for i in items},
-            "currency": USD,
+        holder = holder_of(payer, wallet)
+        reservation: dict[str, Any] = {
+            "reservation_id": reservation_id, "holder": holder, "amounts": {i.counter: i.amount for i in items},
+            "currency": USD, "usd_equivalent": usd.to_dict(),
         }
+        if required:
+            reservation["travel_rule"] = required  # the fields required; their values are on the payer
+        if not items:
+            return PolicyDecision(tuple(flags), usd, reservation if required else None)
+        person = payer.national_id_hash or holder
+        answered = True
+        if registry_year is not None and self.registry is not None:
+            answered = await self.registry.check(person, registry_year, usd)
+        await self._reserve_local(holder, reservation_id, items, usd)
+        told = False  # the registry holds (or the queue will send) this payment's report
+        try:  # from here a failure must give back what was just counted, here and at the registry
+            if registry_year is not None and self.registry is not None:
+                if answered:
+                    answered = await self.registry.report(person, reservation_id, registry_year, usd)
+                else:
+                    self.registry.queue(person, reservation_id, registry_year, usd)
+                told = True
+                reservation["registry"] = {"person": person, "year": registry_year, "amount": usd.minor,
+                                           "reported": answered}
+                if not answered:
+                    flags.append(PENDING_FLAG)
+            if payer.national_id_hash:  # once accepted: GET /v1/limits of this wallet's payer id reads the person
+                bound = json.dumps({"holder": holder, "person": payer.national_id_hash}).encode()
+                await self.ledger.put_blob(binding_key(wallet, payer.id), bound, BINDING_TTL_S)
+        except BaseException:
+            await self.ledger.release_limits(holder, reservation_id, None)
+            if told and self.registry is not None:
+                await self.registry.release(person, reservation_id, None)  # or drops the queued report
+            raise
         return PolicyDecision(tuple(flags), usd, reservation)
 
-    @staticmethod
-    def _ttl(at: datetime, window_end: datetime) -> int:
-        # a day past the window's end, so a late release still finds its counter
-        return max(1, int((window_end - at).total_seconds()) + 86_400)
+    def _per_payment(self, j: Jurisdiction, rules: PolicyRules, usd: Money, payer_amount: Money) -> None:
+        cap = rules.resident_per_payment_usd
+        if cap is not None and usd.minor > _cents(cap):
+            raise LimitExceeded(
+                f"{usd} passes the per-payment cap of USD {cap:,} for a resident paying abroad ({j.country})",
+                limit="resident_per_payment", limit_value=_usd(_cents(cap)), remaining=_usd(_cents(cap)),
+                jurisdiction=j.country,
+            )
+        ceiling = rules.prepaid_ceiling_krw
+        if ceiling is not None and payer_amount.currency == KRW:
+            c = Money.from_decimal(ceiling, KRW)
+            if payer_amount > c:
+                raise LimitExceeded(
+                    f"{payer_amount} passes the prepaid ceiling of KRW {ceiling:,} per payment",
+                    limit="prepaid_ceiling", limit_value=c.to_dict(), remaining=c.to_dict(), jurisdiction=j.country,
+                )
+
+    async def _reserve_local(self, holder: str, reservation_id: str, items: list[LimitRequest], usd: Money) -> None:
+        res = await self.ledger.reserve_limits(holder, reservation_id, items)
+        if res.ok:
+            return
+        denied = res.denied if res.denied is not None else items[0]
+        used_before = int(res.used.get(denied.counter, 0))
+        country, what, window = denied.counter.split(":", 2)
+        name = "resident_annual" if what == "annual" else "nonresident_daily"
+        # the counters named here are this payer's own (holder = wallet + id, or one person)
+        raise LimitExceeded(
+            f"{usd} passes the {name.replace('_', ' ')} cap of {Money(denied.cap, USD)} for {window}; "
+            f"{Money(max(0, denied.cap - used_before), USD)} remains",
+            limit=name, limit_value=_usd(denied.cap), remaining=_usd(denied.cap - used_before), window=window,
+            jurisdiction=country,
+        )
 
     async def release(
         self,
@@ -242,15 +244,21 @@ class FxPolicy:
 
         A fraction rounds down (per counter, in cents): a series of partial refunds may leave a
         few cents counted, never fewer than spent. Releases are idempotent per reservation in the
-        store (it never gives back more than the reservation holds).
+        store (it never gives back more than the reservation holds). The registry is told too.
         """
         holder = str(reservation["holder"])
         rid = str(reservation["reservation_id"])
-        if fraction is None or fraction[0] >= fraction[1]:
+        reg = reservation.get("registry")
+        full = fraction is None or fraction[0] >= fraction[1]
+        if full:
             await self.ledger.release_limits(holder, rid, None)
-            return
-        num, den = fraction
-        if num <= 0 or den <= 0:
-            return
-        amounts = {str(c): int(a) * num // den for c, a in dict(reservation.get("amounts", {})).items()}
-        await self.ledger.release_limits(holder, rid, amounts, release_id=release_id)
+        else:
+            assert fraction is not None
+            num, den = fraction
+            if num <= 0 or den <= 0:
+                return
+            amounts = {str(c): int(a) * num // den for c, a in dict(reservation.get("amounts", {})).items()}
+            await self.ledger.release_limits(holder, rid, amounts, release_id=release_id)
+        if isinstance(reg, Mapping) and self.registry is not None:
+            part = None if full or fraction is None else int(reg["amount"]) * fraction[0] // fraction[1]
+            await self.registry.release(str(reg["person"]), rid, part)

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 __all__ = [
-    "BlobCache", "LimitItemLike", "LimitLedger", "LimitRequest", "QuoteRepository", "QuoteUseLike", "ReservationLike",
+    "Allowance", "BlobCache", "LimitItemLike", "LimitLedger", "LimitRegistry", "LimitRequest", "PolicyStore",
+    "QuoteRepository", "QuoteUseLike", "ReservationLike",
 ]
 
 
@@ -90,3 +91,37 @@ class BlobCache(Protocol):
     async def put_blob(self, key: str, value: bytes, ttl_s: int | None = None) -> None: ...
 
     async def get_blob(self, key: str) -> bytes | None: ...
+
+
+# -- national limit registry (ORIS-style) ---------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Allowance:
+    """A person's national allowance for one year, in USD cents; ``accepted`` answers a report."""
+
+    limit: int
+    used: int
+    accepted: bool = True
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.limit - self.used)
+
+
+class LimitRegistry(Protocol):
+    """The national registry that sees every channel's payments of a person (adapters.oris).
+
+    Every method raises ``schemas.errors.RegistryUnavailable`` when it gets no answer (timeout,
+    refused connection, 5xx): the outcome is then unknown to the caller."""
+
+    async def allowance(self, person: str, year: int) -> Allowance: ...
+
+    async def report(self, person: str, report_id: str, year: int, amount: int, *, late: bool = False) -> Allowance:
+        """Count ``amount`` once per ``report_id``; ``accepted`` False (nothing counted) past the
+        cap, unless ``late``: a payment that already happened is counted whatever the cap."""
+
+    async def release(self, person: str, report_id: str, amount: int | None) -> None:
+        """Give back ``amount`` (None: all) of a report; unknown report ids are ignored."""
+
+
+class PolicyStore(LimitLedger, BlobCache, Protocol):
+    """What the FX policy needs of the store: limit counters and small blobs."""

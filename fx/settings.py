@@ -28,11 +28,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 __all__ = [
     "ROUNDING",
     "FXSettings",
+    "JurisdictionSettings",
     "PairSettings",
     "PolicyRuleSet",
     "PolicySettings",
     "RateSourceSettings",
+    "RegistrySettings",
     "Rounding",
+    "ScreeningSettings",
     "parse_decimal",
     "parse_pair",
 ]
@@ -106,11 +109,20 @@ class RateSourceSettings(_Strict):
         return self
 
 
+RULE_VALUES = (
+    "resident_per_payment_usd", "resident_annual_usd", "prepaid_ceiling_krw", "nonresident_daily_usd",
+    "cdd_usd", "travel_rule_usd", "report_usd",
+)
+TRAVEL_FIELDS = frozenset({"name", "account", "address", "date_of_birth", "national_id_hash"})
+
+
 class PolicyRuleSet(_Strict):
     """Values in force from ``effective_from`` (a date in the policy zone) until the next set.
 
     A set names only what changes: unset values are inherited from the set before it.
-    USD amounts are major units, compared with the payment's USD equivalent.
+    USD amounts are major units, compared with the payment's USD equivalent. ``sources`` gives
+    the legal source of each value it sets; ``assumed`` names the values not verified against
+    the official text (shown as such by ``qrgw fx policy`` and ``GET /v1/limits``).
     """
 
     effective_from: date
@@ -122,14 +134,77 @@ class PolicyRuleSet(_Strict):
     cdd_usd: Decimal | None = None  # flag cdd_required at or above
     travel_rule_usd: Decimal | None = None  # flag travel_rule above; payer name then required
     report_usd: Decimal | None = None  # flag report above
+    # above each threshold (USD, major units) the payer fields required; "a|b" = one of them
+    travel_rule_fields: dict[str, list[str]] | None = None
+    sources: dict[str, str] = Field(default_factory=dict)
+    assumed: list[str] = Field(default_factory=list)
 
-    @field_validator(
-        "resident_per_payment_usd", "resident_annual_usd", "prepaid_ceiling_krw", "nonresident_daily_usd",
-        "cdd_usd", "travel_rule_usd", "report_usd", mode="before",
-    )
+    @field_validator(*RULE_VALUES, mode="before")
     @classmethod
     def _dec(cls, v: Any) -> Decimal | None:
         return None if v is None else parse_decimal(v, "amount")
+
+    @field_validator("travel_rule_fields")
+    @classmethod
+    def _travel(cls, v: dict[str, list[str]] | None) -> dict[str, list[str]] | None:
+        for threshold, names in (v or {}).items():
+            parse_decimal(threshold, "travel_rule_fields threshold")
+            for alt in names:
+                unknown = set(alt.split("|")) - TRAVEL_FIELDS
+                if unknown:
+                    raise ValueError(f"travel_rule_fields: unknown payer field(s) {sorted(unknown)}")
+        return v
+
+    @model_validator(mode="after")
+    def _named(self) -> PolicyRuleSet:
+        known = set(RULE_VALUES) | {"travel_rule_fields"}
+        for name in [*self.sources, *self.assumed]:
+            if name not in known:
+                raise ValueError(f"sources/assumed name {name!r}: not a rule value")
+        return self
+
+
+def _sorted_sets(v: list[PolicyRuleSet]) -> list[PolicyRuleSet]:
+    days = [r.effective_from for r in v]
+    if len(set(days)) != len(days):
+        raise ValueError("two rule sets share one effective_from date")
+    return sorted(v, key=lambda r: r.effective_from)
+
+
+class JurisdictionSettings(_Strict):
+    """Another country's rules, applied beside the home country's (``[[fx.policy.jurisdictions]]``).
+
+    ``covers``: ``residents`` — payers with residency ``resident`` and this ``country``;
+    ``wallet_payers`` — every payer of a wallet whose home country is ``country``. Its
+    "resident" values then apply to such payers paying a merchant outside ``country``.
+    """
+
+    country: str = Field(pattern=r"^[A-Z]{2}$")
+    zone: str
+    covers: Literal["residents", "wallet_payers"] = "residents"
+    rules: list[PolicyRuleSet] = Field(default_factory=list)
+
+    @field_validator("rules")
+    @classmethod
+    def _dates(cls, v: list[PolicyRuleSet]) -> list[PolicyRuleSet]:
+        return _sorted_sets(v)
+
+
+class RegistrySettings(_Strict):
+    """The national limit registry (ORIS-style) that sees every channel's payments (docs/fx.md)."""
+
+    enabled: bool = False
+    name: str = "ORIS"
+    url: str | None = None
+    timeout_s: float = Field(default=2.0, gt=0, le=30)
+    fallback: Literal["refuse", "count_locally"] = "refuse"
+    flush_interval_s: float = Field(default=30.0, gt=0, description="count_locally: resend queued reports this often")
+
+    @model_validator(mode="after")
+    def _url(self) -> RegistrySettings:
+        if self.enabled and not (self.url and re.match(r"^https?://[^/\s]+", self.url)):
+            raise ValueError("fx.policy.registry.url: an http(s) URL is required when enabled")
+        return self
 
 
 class PolicySettings(_Strict):
@@ -137,14 +212,34 @@ class PolicySettings(_Strict):
     zone: str = Field(default="Asia/Seoul", description="Days and years of the counters, in this zone")
     home_country: str = Field(default="KR", pattern=r"^[A-Z]{2}$")
     rules: list[PolicyRuleSet] = Field(default_factory=list)
+    jurisdictions: list[JurisdictionSettings] = Field(default_factory=list)
+    registry: RegistrySettings = Field(default_factory=RegistrySettings)
 
     @field_validator("rules")
     @classmethod
     def _dates(cls, v: list[PolicyRuleSet]) -> list[PolicyRuleSet]:
-        days = [r.effective_from for r in v]
-        if len(set(days)) != len(days):
-            raise ValueError("two rule sets share one effective_from date")
-        return sorted(v, key=lambda r: r.effective_from)
+        return _sorted_sets(v)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> PolicySettings:
+        countries = [self.home_country, *(j.country for j in self.jurisdictions)]
+        if len(set(countries)) != len(countries):
+            raise ValueError("fx.policy: one jurisdiction per country (the home country included)")
+        return self
+
+
+class ScreeningSettings(_Strict):
+    """Screening of payer and merchant before the debit (docs/fx.md): off unless a list is given."""
+
+    enabled: bool = False
+    list_file: Path | None = Field(default=None, description="TOML file with [[entries]] (name, country, action)")
+    review_countries: list[str] = Field(default_factory=list, description="Any party here: hold for review")
+
+    @model_validator(mode="after")
+    def _file(self) -> ScreeningSettings:
+        if self.enabled and self.list_file is None:
+            raise ValueError("fx.screening.list_file is required when screening is enabled")
+        return self
 
 
 class FXSettings(BaseModel):
@@ -159,6 +254,7 @@ class FXSettings(BaseModel):
     pairs: dict[str, PairSettings] = Field(default_factory=dict, description="Keyed MERCHANT/PAYER")
     rates: RateSourceSettings = Field(default_factory=RateSourceSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
+    screening: ScreeningSettings = Field(default_factory=ScreeningSettings)
 
     @field_validator("pairs")
     @classmethod

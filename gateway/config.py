@@ -26,7 +26,7 @@ from schemas.errors import ConfigError
 DEFAULTS_FILE = Path(__file__).resolve().parent.parent / "config" / "gateway.toml"
 PATH_KEYS = frozenset(
     {"private_key", "public_key", "tls_cert", "tls_key", "client_ca", "ca_bundle", "client_cert",
-     "client_key", "table_file", "secret_key_file"}
+     "client_key", "table_file", "secret_key_file", "list_file"}
 )
 Algorithm = Literal["ed25519", "ecdsa-p256-sha256", "rsa-pss-sha512", "rsa-v1_5-sha256"]
 Role = Literal["wallet", "acquirer"]

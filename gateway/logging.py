@@ -20,6 +20,8 @@ SECRET_KEYS = frozenset(
     {"private_key", "secret", "secret_key", "authorization", "password", "token", "signature", "api_key", "key_pem"}
 )
 PAYER_KEYS = frozenset({"payer_id", "partner_user_id", "customer_id", "user_id"})
+# travel-rule data (docs/fx.md): masked like payer ids wherever they appear, nested ones included
+TRAVEL_KEYS = frozenset({"payer_name", "account", "address", "date_of_birth", "national_id_hash", "national_id"})
 _PEM = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(-----END [A-Z ]*PRIVATE KEY-----|$)", re.S)
 _SECRET_HEADER = re.compile(r"(SECRET_KEY|Bearer)\s+\S+", re.I)
 
@@ -34,12 +36,14 @@ def _scrub(key: str, value: Any) -> Any:
     lowered = key.lower()
     if lowered in SECRET_KEYS or lowered.endswith(("_secret", "_private_key", "_token")):
         return "[REDACTED]"
-    if lowered in PAYER_KEYS and isinstance(value, str):
-        return mask_payer(value)
+    if lowered in PAYER_KEYS | TRAVEL_KEYS and value is not None and not isinstance(value, dict | list | tuple):
+        return mask_payer(str(value))
     if isinstance(value, str):
         value = _PEM.sub("[REDACTED PRIVATE KEY]", value)
         return _SECRET_HEADER.sub(lambda m: f"{m.group(1)} [REDACTED]", value)
     if isinstance(value, dict):
+        if lowered == "payer":  # a payer's id and name identify it, wherever the payer is nested
+            value = {k: mask_payer(str(v)) if k in ("id", "name") and v is not None else v for k, v in value.items()}
         return {k: _scrub(str(k), v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_scrub(key, v) for v in value]
@@ -48,9 +52,6 @@ def _scrub(key: str, value: Any) -> Any:
 
 def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """structlog processor: scrub secrets and payer ids from every key, nested ones included."""
-    payer = event_dict.get("payer")
-    if isinstance(payer, dict) and isinstance(payer.get("id"), str):
-        event_dict["payer"] = {**payer, "id": mask_payer(payer["id"])}
     for key in list(event_dict):
         event_dict[key] = _scrub(key, event_dict[key])
     return event_dict

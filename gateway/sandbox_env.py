@@ -22,6 +22,7 @@ from adapters.endpoint import PartnerEndpoint
 from adapters.sandbox.alipayplus import AlipayPlusSandbox
 from adapters.sandbox.kakaopay import KakaoPaySandbox
 from adapters.sandbox.ledger import merge_sums, violations
+from adapters.sandbox.oris import OrisSandbox
 from adapters.sandbox.qrgw import QrgwSandbox
 from adapters.sandbox.server import SandboxConfig, SandboxPartner
 from gateway.config import Settings, load_settings
@@ -29,6 +30,7 @@ from gateway.qr import samples
 from gateway.signing import KeyRegistry, PublicKeyEntry, Signer, generate_key, private_pem, public_pem
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "config" / "sandbox.toml"
+SCREENING_LIST = TEMPLATE.parent / "screening_sandbox.toml"
 GATEWAY_KEYS: tuple[tuple[str, str], ...] = (
     ("qrgw-sbx-ed25519", "ed25519"),  # the qrgw profile (§2): first = current signer
     ("qrgw-sbx-rsa", "rsa-v1_5-sha256"),  # Alipay+ RSA256 towards alipayplus partners
@@ -92,6 +94,7 @@ class SandboxEnvironment:
         hang_s: float = 30.0,
         ports: Mapping[str, int] | None = None,
         overrides: Mapping[str, Any] | None = None,
+        fx_sandboxes: bool = True,
     ) -> None:
         self.workdir = Path(workdir)
         self.keys_dir = self.workdir / "keys"
@@ -110,6 +113,8 @@ class SandboxEnvironment:
         self.partner_key_files: dict[str, GeneratedKey] = {}
         self.partner_keys: dict[str, Signer] = {}
         self._sandboxes: dict[str, SandboxPartner] = {}
+        self.oris = OrisSandbox()  # the national limit registry the FX policy asks and reports to
+        self.fx_sandboxes = fx_sandboxes  # False: no registry, no screening (the gateway's FX defaults)
         self.settings: Settings | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------------
@@ -159,6 +164,8 @@ class SandboxEnvironment:
                 sbx = SANDBOXES[p["family"]](cfg)
                 await sbx.start(self.host, self.ports.get(p["id"], 0))
                 self._sandboxes[p["id"]] = sbx
+            if self.fx_sandboxes:
+                await self.oris.start(self.host)
             self.config_path.write_text(dump_toml(self.filled_config()), encoding="utf-8")
             self.settings = load_settings(self.config_path, **self.overrides)
         except BaseException:
@@ -169,6 +176,7 @@ class SandboxEnvironment:
         sandboxes, self._sandboxes = self._sandboxes, {}
         for sbx in sandboxes.values():
             await sbx.stop()
+        await self.oris.stop()
 
     # --- configuration -------------------------------------------------------------------------------
     def filled_config(self) -> dict[str, Any]:
@@ -191,6 +199,12 @@ class SandboxEnvironment:
             p["keys"] = [key]
             if p["family"] == "kakaopay":
                 p["secret_key_file"] = str(self.keys_dir / f"{p['id']}.secret")
+        if not self.fx_sandboxes:
+            return data
+        # the FX policy's sandboxes: the ORIS-style registry and the fictitious screening list
+        fx = data.setdefault("fx", {})
+        fx.setdefault("policy", {})["registry"] = {"enabled": True, "url": self.oris.url, "fallback": "refuse"}
+        fx["screening"] = {"enabled": True, "list_file": str(SCREENING_LIST)}
         return data
 
     @property

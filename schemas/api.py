@@ -168,3 +168,37 @@ class Problem(_Out):
     code: str
     detail: str
     instance: str | None = None
+
+
+# --- GET /v1/limits (docs/fx.md) --------------------------------------------------------------------
+class LimitRuleView(_Out):
+    """One limit in force for the caller's payer; ``used``/``remaining``/``window_end`` for counted windows."""
+
+    jurisdiction: str
+    rule: str
+    description: str
+    applies_to: Literal["outbound", "inbound"]
+    window: Literal["payment", "day", "year"]
+    limit: MoneyModel
+    used: MoneyModel | None = None
+    remaining: MoneyModel | None = None
+    window_end: str | None = Field(default=None, description="RFC 3339 UTC: when the window's counter starts over")
+    source: str = Field(description="The legal source of the value")
+    confirmed: bool = Field(description="False: the value (or its source) is assumed, not verified")
+    rule_set: str = Field(description="effective_from of the rule set it comes from")
+
+
+class NationalAllowanceView(_Out):
+    status: Literal["ok", "unavailable"]
+    year: int | None = None
+    limit: MoneyModel | None = None
+    used: MoneyModel | None = None
+    remaining: MoneyModel | None = None
+
+
+class LimitsView(_Out):
+    payer_id: str
+    identity: Literal["wallet", "national"]
+    as_of: str = Field(description="RFC 3339 UTC")
+    rules: list[LimitRuleView]
+    national: NationalAllowanceView | None = Field(default=None, description="When a national registry is used")

@@ -40,7 +40,9 @@ It lives in ``schemas`` (the lowest layer) so that ``fx``, ``adapters`` and
     │   ├── LimitExceeded              422 FX_LIMIT_EXCEEDED
     │   ├── DataRequired               422 FX_DATA_REQUIRED
     │   ├── RefundExceedsPayment       422 REFUND_EXCEEDS_PAYMENT
-    │   └── RateStale                  503 FX_RATE_STALE
+    │   ├── RateStale                  503 FX_RATE_STALE
+    │   └── RegistryUnavailable        503 FX_REGISTRY_UNAVAILABLE
+    ├── ScreeningHit                   403 SCREENING_HIT
     ├── RateLimited                    429 RATE_LIMITED
     ├── StoreUnavailable               503 STORE_UNAVAILABLE
     ├── ConfigError                    (start-up only; never reaches a partner)
@@ -82,8 +84,10 @@ __all__ = [
     "RateLimited",
     "RateStale",
     "RefundExceedsPayment",
+    "RegistryUnavailable",
     "RequestError",
     "RequestTimeout",
+    "ScreeningHit",
     "SignatureExpired",
     "SignatureInvalid",
     "SignatureMissing",
@@ -327,6 +331,22 @@ class RateStale(FXError):
     status = 503
     default_code = "FX_RATE_STALE"
     title = "Exchange rates are stale"
+
+
+class RegistryUnavailable(FXError):
+    """The national limit registry did not answer and the configured fallback is to refuse."""
+
+    status = 503
+    default_code = "FX_REGISTRY_UNAVAILABLE"
+    title = "The national limit registry is unavailable"
+
+
+class ScreeningHit(QrgwError):
+    """Payer or merchant matched the screening list; the detail never says which entry."""
+
+    status = 403
+    default_code = "SCREENING_HIT"
+    title = "Payment refused by compliance screening"
 
 
 # --- service ----------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ of a stage, a refund or a cancel without changing the public status.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -70,10 +70,21 @@ class Merchant(BaseModel):
 
 
 class Payer(BaseModel):
+    """The payer as its wallet knows it. ``id`` is the wallet's own id for it (unique per wallet,
+    not across wallets); ``national_id_hash`` (docs/protocol-decisions.md) says two wallets'
+    payers are one person. The optional fields are travel-rule data (docs/fx.md), required
+    only when a payment crosses a threshold that names them."""
+
     id: str = Field(min_length=1, max_length=128)
     residency: Literal["resident", "non-resident"]
     country: str = Field(pattern=r"^[A-Z]{2}$")
     name: str | None = Field(default=None, max_length=140)
+    national_id_hash: str | None = Field(
+        default=None, pattern=r"^[0-9a-f]{64}$", description="Lower-case hex SHA-256 of 'CC:national id'"
+    )
+    account: str | None = Field(default=None, min_length=1, max_length=64, description="Payer's account at its wallet")
+    address: str | None = Field(default=None, min_length=1, max_length=280)
+    date_of_birth: date | None = None
 
 
 class Failure(BaseModel):

@@ -43,7 +43,7 @@ def test_demo_runs_every_journey_and_balances_the_day() -> None:
     # every answer verified with the gateway's key; each partner signs with its own
     assert "request signed alipay-cn-sbx-1, response verified qrgw-sbx-ed25519" in out
     assert "request signed kakaopay-kr-sbx-1, response verified qrgw-sbx-ed25519" in out
-    assert "outbound (resident paying abroad)" in out and "on annual:" in out
+    assert "outbound (resident paying abroad)" in out and "on KR:annual:" in out  # counters per jurisdiction
     assert re.search(r"\d{4}-\d\d-\d\d: 3 payment\(s\), \d+ settled item\(s\), 0 offense\(s\)", out)
     assert "difference +0" in out and "difference +1" not in out
     assert "qrgw demo: OK, every journey ended as expected" in out

@@ -43,3 +43,12 @@ def test_policy_prints_the_rules_in_force(capsys: pytest.CaptureFixture[str]) ->
     assert run(["fx", "policy", "--date", "2026-01-01"]) == 0
     new = capsys.readouterr().out
     assert "50,000" in old and "100,000" not in old and "100,000" in new
+
+
+def test_policy_shows_sources_assumed_values_and_the_time_before_any_rule(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["fx", "policy", "--date", "2026-03-01"]) == 0
+    out = capsys.readouterr().out
+    assert "FX policy of KR" in out and "FX policy of CN" in out
+    assert "source: FETA" in out and "[ASSUMED]" in out
+    assert run(["fx", "policy", "--date", "2023-12-31"]) == 0
+    assert "KR: no rule set in force yet; the first takes effect on 2024-01-01" in capsys.readouterr().out

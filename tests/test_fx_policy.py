@@ -12,8 +12,9 @@ from decimal import Decimal
 
 import pytest
 
+from fx.identity import holder_of
 from fx.money import Money
-from fx.policy import FxPolicy, holder_of
+from fx.policy import FxPolicy
 from fx.ports import LimitLedger
 from fx.rates import StaticRates
 from fx.settings import FXSettings, PolicyRuleSet, PolicySettings
@@ -25,7 +26,8 @@ from schemas.payment import Payer
 RATES = StaticRates.from_strings({"USD/KRW": "1000", "USD/CNY": "8"})  # round numbers: exact USD equivalents
 MID_2025 = datetime(2025, 6, 1, 3, 0, tzinfo=UTC)
 KIM = Payer(id="kim", residency="resident", country="KR", name="Kim Minji")
-WANG = Payer(id="wang", residency="non-resident", country="CN", name="Wang Fang")
+WANG = Payer(id="wang", residency="non-resident", country="CN", name="Wang Fang", date_of_birth=date(1990, 5, 4))
+WALLET = "kakaopay-kr"  # the wallet whose payer id these are
 
 
 @pytest.fixture
@@ -54,6 +56,7 @@ async def abroad(
     d = await policy.reserve(
         reservation_id=rid,
         payer=payer,
+        wallet=WALLET,
         merchant_country="US",
         merchant_amount=amount,
         payer_amount=payer_amount or amount,
@@ -68,6 +71,7 @@ async def inbound(
     d = await policy.reserve(
         reservation_id=rid,
         payer=payer,
+        wallet=WALLET,
         merchant_country="KR",
         merchant_amount=Money(krw, "KRW"),
         payer_amount=Money(krw * 8 // 10, "CNY"),
@@ -103,6 +107,7 @@ async def test_prepaid_ceiling(policy: FxPolicy, krw: int, ok: bool) -> None:
     call = policy.reserve(
         reservation_id="p1",
         payer=KIM,
+        wallet=WALLET,
         merchant_country="CN",
         merchant_amount=merchant,
         payer_amount=Money(krw, "KRW"),
@@ -124,7 +129,7 @@ async def test_annual_cap_at_below_above(policy: FxPolicy, ledger: LimitLedger, 
     await abroad(policy, "cent", usd("0.01"))  # USD 45,000.01 used: 4,999.99 remains of 50,000
     if ok:
         await abroad(policy, "last", usd(last))
-        assert await ledger.limit_usage(holder_of(KIM), "annual:2025") == 4_500_001 + usd(last).minor
+        assert await ledger.limit_usage(holder_of(KIM, WALLET), "KR:annual:2025") == 4_500_001 + usd(last).minor
         return
     with pytest.raises(LimitExceeded) as err:
         await abroad(policy, "last", usd(last))
@@ -133,8 +138,9 @@ async def test_annual_cap_at_below_above(policy: FxPolicy, ledger: LimitLedger, 
         "limit_value": {"currency": "USD", "value": "5000000"},
         "remaining": {"currency": "USD", "value": "499999"},
         "window": "2025",
+        "jurisdiction": "KR",
     }
-    assert await ledger.limit_usage(holder_of(KIM), "annual:2025") == 4_500_001  # nothing reserved
+    assert await ledger.limit_usage(holder_of(KIM, WALLET), "KR:annual:2025") == 4_500_001  # nothing reserved
 
 
 async def test_year_boundary_is_counted_in_seoul(policy: FxPolicy, ledger: LimitLedger) -> None:
@@ -143,7 +149,7 @@ async def test_year_boundary_is_counted_in_seoul(policy: FxPolicy, ledger: Limit
     with pytest.raises(LimitExceeded):  # 23:59:59 on Dec 31 in Seoul: still 2025 and its USD 50,000
         await abroad(policy, "late", usd("0.01"), at=datetime(2025, 12, 31, 14, 59, 59, tzinfo=UTC))
     await abroad(policy, "new", usd("5000"), at=datetime(2025, 12, 31, 15, 0, tzinfo=UTC))  # 00:00 Jan 1 KST
-    assert await ledger.limit_usage(holder_of(KIM), "annual:2026") == 500_000
+    assert await ledger.limit_usage(holder_of(KIM, WALLET), "KR:annual:2026") == 500_000
 
 
 async def test_new_cap_applies_on_its_effective_date(policy: FxPolicy) -> None:
@@ -195,6 +201,7 @@ async def test_domestic_and_foreign_to_foreign_have_no_policy(policy: FxPolicy, 
     d = await policy.reserve(
         reservation_id="d",
         payer=KIM,
+        wallet=WALLET,
         merchant_country="KR",
         merchant_amount=Money(10**9, "KRW"),
         payer_amount=Money(10**9, "KRW"),
@@ -204,6 +211,7 @@ async def test_domestic_and_foreign_to_foreign_have_no_policy(policy: FxPolicy, 
     d = await policy.reserve(
         reservation_id="e",
         payer=WANG,
+        wallet=WALLET,
         merchant_country="SG",
         merchant_amount=usd("9000"),
         payer_amount=usd("9000"),
@@ -216,19 +224,20 @@ async def test_release_all_and_fractions(policy: FxPolicy, ledger: LimitLedger) 
     d = await policy.reserve(
         reservation_id="r",
         payer=KIM,
+        wallet=WALLET,
         merchant_country="US",
         merchant_amount=usd("4000"),
         payer_amount=usd("4000"),
         at=MID_2025,
     )
     assert d.reservation is not None and d.usd_equivalent == usd("4000")
-    h = holder_of(KIM)
+    h = holder_of(KIM, WALLET)
     await policy.release(d.reservation, fraction=(1, 4))  # a refund of a quarter
-    assert await ledger.limit_usage(h, "annual:2025") == 300_000
+    assert await ledger.limit_usage(h, "KR:annual:2025") == 300_000
     await policy.release(d.reservation)  # cancel of the rest
-    assert await ledger.limit_usage(h, "annual:2025") == 0
+    assert await ledger.limit_usage(h, "KR:annual:2025") == 0
     await policy.release(d.reservation)  # idempotent
-    assert await ledger.limit_usage(h, "annual:2025") == 0
+    assert await ledger.limit_usage(h, "KR:annual:2025") == 0
 
 
 async def test_concurrent_payments_of_one_payer_never_pass_the_cap(policy: FxPolicy, ledger: LimitLedger) -> None:
@@ -241,4 +250,62 @@ async def test_concurrent_payments_of_one_payer_never_pass_the_cap(policy: FxPol
 
     results = await asyncio.gather(*(one(i) for i in range(25)))
     assert sum(results) == 10
-    assert await ledger.limit_usage(holder_of(KIM), "annual:2025") == 5_000_000
+    assert await ledger.limit_usage(holder_of(KIM, WALLET), "KR:annual:2025") == 5_000_000
+
+
+async def test_travel_rule_tiers_require_their_fields(policy: FxPolicy) -> None:
+    bare = Payer(id="wang", residency="non-resident", country="CN", name="Wang Fang")
+    assert await inbound(policy, "a", 10_000_000, payer=bare) == ("travel_rule", "cdd_required")  # USD 10,000
+    with pytest.raises(DataRequired) as err:  # above USD 10,000: address, date of birth or national id too
+        await inbound(policy, "b", 10_000_010, payer=bare)
+    assert err.value.extra["field"] == "payer.address"
+    assert "payer.date_of_birth or payer.national_id_hash" in err.value.detail
+    with_nid = bare.model_copy(update={"national_id_hash": "c" * 64})
+    d = await policy.reserve(
+        reservation_id="c", payer=with_nid, wallet="alipay-cn", merchant_country="KR",
+        merchant_amount=Money(10_000_010, "KRW"), payer_amount=Money(8_000_008, "CNY"), at=MID_2025,
+    )
+    assert d.reservation is not None
+    assert d.reservation["travel_rule"] == ["name", "account", "address|date_of_birth|national_id_hash"]
+    assert d.reservation["usd_equivalent"] == {"currency": "USD", "value": "1000001"}
+
+
+async def test_chinese_rules_apply_to_cn_wallets_payers(policy: FxPolicy, ledger: LimitLedger) -> None:
+    async def pay_seoul(rid: str, usd_amount: str, wallet_country: str | None = "CN") -> tuple[str, ...]:
+        amount = usd(usd_amount)
+        d = await policy.reserve(
+            reservation_id=rid, payer=WANG, wallet="alipay-cn", wallet_country=wallet_country, merchant_country="KR",
+            merchant_amount=amount, payer_amount=amount, at=MID_2025,
+        )
+        return tuple(d.reservation["amounts"]) if d.reservation else ()
+
+    # an Alipay+ payer in Seoul: Korea's non-resident day cap and China's annual quota, both counted
+    assert await pay_seoul("a", "40000") == ("KR:daily:2025-06-01", "CN:annual:2025")
+    with pytest.raises(LimitExceeded) as err:  # CN per-payment limit USD 50,000 (assumed value)
+        await pay_seoul("b", "50000.01")
+    assert err.value.extra["jurisdiction"] == "CN" and err.value.extra["limit"] == "resident_per_payment"
+    nxt = datetime(2025, 6, 2, 3, 0, tzinfo=UTC)  # next day in Seoul: the day cap is fresh, the year is not
+    with pytest.raises(LimitExceeded) as err:
+        await policy.reserve(
+            reservation_id="c", payer=WANG, wallet="alipay-cn", wallet_country="CN", merchant_country="KR",
+            merchant_amount=usd("10000.01"), payer_amount=usd("10000.01"), at=nxt,
+        )
+    assert err.value.extra["jurisdiction"] == "CN" and err.value.extra["window"] == "2025"
+    assert await pay_seoul("d", "1000", wallet_country=None) == ("KR:daily:2025-06-01",)  # not a CN wallet
+
+
+def test_every_value_in_force_has_a_source_and_assumed_ones_are_marked(policy: FxPolicy) -> None:
+    for j in policy.jurisdictions:
+        rules = j.rules_at(date(2026, 6, 1))
+        for name in ("resident_per_payment_usd", "resident_annual_usd"):
+            source, _confirmed = rules.source(name)
+            assert source != "no source recorded", (j.country, name)
+        lines = "\n".join(rules.describe())
+        assert "source:" in lines
+    kr = policy.rules_at(date(2026, 6, 1))
+    assert kr.source("resident_per_payment_usd")[1] is True and kr.source("nonresident_daily_usd")[1] is False
+    assert "[ASSUMED]" in "\n".join(kr.describe())
+    before = policy.rules_at(date(2023, 12, 31))
+    assert not before.in_force and before.describe() == [
+        "KR: no rule set in force yet; the first takes effect on 2024-01-01"
+    ]

@@ -68,7 +68,32 @@ class Drop(Exception):
     """Close the connection without answering."""
 
 
-class SandboxPartner(abc.ABC):
+class Loopback:
+    """Start and stop of a sandbox server: ``build_app`` served on ``host:port`` (0 = a free port)."""
+
+    _runner: web.AppRunner | None
+    url: str | None
+
+    def build_app(self) -> web.Application:
+        raise NotImplementedError
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Serve on ``host:port``; returns the base URL."""
+        self._runner = web.AppRunner(self.build_app(), access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        sock = site._server.sockets[0]  # type: ignore[union-attr]
+        self.url = f"http://{host}:{sock.getsockname()[1]}"
+        return self.url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+
+class SandboxPartner(Loopback, abc.ABC):
     family: ClassVar[str]
     ROUTES: ClassVar[tuple[tuple[str, str, str], ...]]  # (method, path, op)
 
@@ -251,20 +276,6 @@ class SandboxPartner(abc.ABC):
         app.router.add_get("/healthz", _ok)
         return app
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Serve on ``host:port`` (0 = a free port); returns the base URL."""
-        self._runner = web.AppRunner(self.build_app(), access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        sock = site._server.sockets[0]  # type: ignore[union-attr]
-        self.url = f"http://{host}:{sock.getsockname()[1]}"
-        return self.url
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
 
 async def _ok(request: web.Request) -> web.Response:

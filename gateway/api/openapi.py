@@ -12,6 +12,7 @@ from pydantic.json_schema import models_json_schema
 from schemas.api import (
     CancelRequest,
     DecodeRequest,
+    LimitsView,
     PaymentRequest,
     PaymentView,
     Problem,
@@ -22,6 +23,7 @@ from schemas.api import (
 
 REF = "#/components/schemas/{model}"
 MODELS: list[type[BaseModel]] = [
+    LimitsView,
     DecodeRequest,
     QuoteRequest,
     QuoteView,
@@ -73,6 +75,12 @@ def build_openapi(version: str = "1") -> dict[str, Any]:
                     PaymentRequest,
                     {"201": view, "200": view, "202": view},
                 )
+            },
+            "/v1/limits": {
+                "get": {
+                    **_op("What the caller's payer may still spend (wallets)", None, {"200": ("Limits", LimitsView)}),
+                    "parameters": [{"name": "payer_id", "in": "query", "required": True, "schema": {"type": "string"}}],
+                }
             },
             "/v1/payments/{payment_id}": {"get": {**_op("Inquire", None, {"200": view}), "parameters": pid}},
             "/v1/payments/{payment_id}/cancel": {

@@ -13,12 +13,11 @@ import json
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fx.money import Money
-from fx.policy import FxPolicy
 from fx.quotes import QuoteService, rfc3339
 from fx.rates import build_rates
+from fx.rules import jurisdictions_of
 from gateway.config import load_settings
 from gateway.store.memory import MemoryStore
 from schemas.errors import ValidationFailed
@@ -84,13 +83,17 @@ def run_quote(args: argparse.Namespace) -> int:
 
 
 def run_policy(args: argparse.Namespace) -> int:
+    """Every jurisdiction's rules in force on the date, each value with its source; values not
+    verified against the official text are marked [ASSUMED]."""
     settings = load_settings(args.config)
-    zone = settings.fx.policy.zone
-    on = args.date or datetime.now(ZoneInfo(zone)).date()
-    policy = FxPolicy(settings.fx, _store(), build_rates(settings.fx, _store()))
-    rules = policy.rules_at(on)
-    state = "enabled" if settings.fx.policy.enabled else "DISABLED"
-    print(f"FX policy on {on.isoformat()} ({zone}, home country {settings.fx.policy.home_country}, {state})")
-    for line in rules.describe():
-        print(line)
+    cfg = settings.fx.policy
+    state = "enabled" if cfg.enabled else "DISABLED"
+    for j in jurisdictions_of(cfg):
+        on = args.date or datetime.now(j.zone).date()
+        who = "its residents" if j.covers == "residents" else "payers of its wallets"
+        print(f"FX policy of {j.country} on {on.isoformat()} ({j.zone.key}, covers {who}, {state})")
+        for line in j.rules_at(on).describe():
+            print(line)
+    reg = cfg.registry
+    print(f"National registry {reg.name}: " + (f"{reg.url}, fallback {reg.fallback}" if reg.enabled else "not used"))
     return 0

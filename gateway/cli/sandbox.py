@@ -51,6 +51,8 @@ def describe(env: Any) -> dict[str, Any]:
             }
             for pid, sbx in env.sandboxes.items()
         },
+        # the national limit registry (ORIS-style) the gateway config points at; /sandbox/mode up|down|slow
+        "registry": {"url": env.oris.url, "mode": f"{env.oris.url}/sandbox/mode"} if env.fx_sandboxes else None,
     }
 
 
@@ -76,6 +78,8 @@ async def serve(args: argparse.Namespace, workdir: Path) -> None:
             print("qrgw sandbox partners (Ctrl-C to stop)")
             for pid, p in doc["partners"].items():
                 print(f"  {pid:<14} {p['family']:<11} {p['url']}   key {p['keyid']}: {p['private_key']}")
+            if doc["registry"]:
+                print(f"  registry (ORIS)  {doc['registry']['url']}   faults: POST {doc['registry']['mode']}")
             print(f"  keys:            {doc['keys_dir']}")
             print(f"  gateway config:  {doc['config']}   (qrgw serve --config {doc['config']})")
             print("  faults:  header X-Sandbox-Fault: timeout|drop|5xx|U|latency=MS|F=CODE")

@@ -21,7 +21,7 @@ from adapters.base import CreditRequest, DebitRequest, Outcome
 from gateway.events import payment_event
 from gateway.payments import state as st
 from gateway.payments.days import business_day
-from gateway.payments.ports import Partners, PolicyResult, Pricing, QrResolver, QuoteInfo, ResolvedQR
+from gateway.payments.ports import REVIEW_STAGE, Partners, PolicyResult, Pricing, QrResolver, QuoteInfo, ResolvedQR
 from gateway.payments.steps import (
     Caller,
     CallObserver,
@@ -66,6 +66,12 @@ class Plan:
     payer_amount: MoneyModel
     quote: QuoteInfo | None  # None on a domestic route
     named_quote: bool  # the request named a quote (to consume) rather than getting its own
+
+
+def held(rec: PaymentRecord) -> bool:
+    """Screening asked for a person before this payment's debit (set by ``_secure``)."""
+    secure = rec.legs.get("secure")
+    return bool(secure and secure.get("hold"))
 
 
 def fingerprint_of(rec: PaymentRecord) -> str | None:
@@ -253,6 +259,8 @@ class Orchestrator:
             await self._unsecure(rec)
             raise error
         self._status(rec)
+        if held(rec):
+            return await self._hold(rec, finish)
         try:
             return await self._drive_held(rec, deadline, finish)
         except BaseException:
@@ -273,7 +281,7 @@ class Orchestrator:
         calls: list[Awaitable[Any]] = [self.pricing.reserve(
             # The policy's direction comes from the route (the country its acquirer serves this merchant
             # in), never from the QR's printed country alone (issue 15).
-            reservation_id=rec.payment_id, payer=rec.payer,
+            reservation_id=rec.payment_id, payer=rec.payer, wallet=rec.partner_id, merchant_name=rec.merchant.name,
             merchant_country=rec.route.acquirer_country or rec.merchant.country,
             merchant_amount=rec.merchant_amount, payer_amount=rec.payer_amount, at=rec.created_at,
         )]
@@ -289,12 +297,23 @@ class Orchestrator:
         if isinstance(policy, PolicyResult):
             new.flags = [*rec.flags, *(f for f in policy.flags if f not in rec.flags)]
             new.reservation = dict(policy.reservation) if policy.reservation else None
+            new.legs["secure"]["hold"] = policy.hold
         for r in results:
             if isinstance(r, BaseException) and not isinstance(r, QrgwError):
                 raise r
         errors = [r for r in results if isinstance(r, QrgwError)]
         unknown = [e for e in errors if isinstance(e, StoreUnavailable)]
         return new, (unknown or errors or [None])[0]
+
+    async def _hold(self, rec: PaymentRecord, finish: Finish | None) -> PaymentRecord:
+        """Screening asked for a person: park the payment before its debit (``REVIEW_STAGE``, not
+        driven; looked at again daily) until an operator decides (gateway.payments.review)."""
+        new = copy_record(rec)
+        new.stage = REVIEW_STAGE
+        new.next_attempt_at = self.clock() + timedelta(days=1)
+        return await self.store.update_payment(
+            new, expected_version=rec.version, reason="held for a screening review before the debit", finish=finish
+        )
 
     async def _unsecure(self, rec: PaymentRecord) -> None:
         """Give back what ``_secure`` took for a payment refused before its debit. Runs after the
@@ -389,6 +408,10 @@ class Orchestrator:
                 reason = f"refused before the debit ({error.code}); cancelling any debit sent"
                 failure = Failure(code=error.code, message=error.detail)
                 return o, st.Decision(st.DEBIT_CANCEL, reason, failure=failure), rec
+            if held(rec):
+                o = Outcome.unknown("held for a screening review")
+                why = "held for a screening review before the debit"
+                return o, st.Decision(REVIEW_STAGE, why, delay_s=86400.0), rec
         outcome = await self._call(rec)
         return outcome, st.decide(rec.stage, outcome, rec.legs.get("visits", {}), self.policy), rec
 

@@ -49,10 +49,18 @@ class QuoteInfo:
     wire: Mapping[str, Any]  # fx.quotes.Quote.to_wire(): stored on the payment, shown to partners
 
 
+# Screening asked for a person to look. Internal flags ("_"): a partner never sees them (no
+# tipping-off); "_needs_review" is the one flag an admin review queue lists, HOLD_FLAG says why.
+HOLD_FLAG = "_screening_review"
+REVIEW_FLAG = "_needs_review"
+REVIEW_STAGE = "review"  # a payment held before its debit; not an active stage: nothing drives it
+
+
 @dataclass(frozen=True, slots=True)
 class PolicyResult:
     flags: tuple[str, ...] = ()
     reservation: Mapping[str, Any] | None = None
+    hold: bool = False  # created at REVIEW_STAGE (no debit) until an operator decides
 
 
 class Pricing(Protocol):
@@ -102,8 +110,11 @@ class Pricing(Protocol):
         merchant_amount: MoneyModel,
         payer_amount: MoneyModel,
         at: datetime,
+        wallet: str = "",
+        merchant_name: str = "",
     ) -> PolicyResult:
-        """LimitExceeded / DataRequired when the policy refuses."""
+        """Screening then the FX policy: ScreeningHit / LimitExceeded / DataRequired /
+        RegistryUnavailable when the payment is refused. ``wallet`` scopes ``payer.id``."""
 
     async def release(
         self,

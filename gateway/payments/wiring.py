@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from gateway.api import openapi, payments, quotes
+from gateway.api import limits, openapi, payments, quotes
 from gateway.api.edge import make_rate_limit_middleware
 from gateway.appkeys import SERVICES, SETTINGS, STORE
 from gateway.metrics import Metrics
@@ -60,17 +60,9 @@ def _build_partners(app: web.Application, closers: list[Any]) -> Partners:
 
 
 def _build_pricing(app: web.Application, closers: list[Any]) -> Pricing:
-    from fx.policy import FxPolicy
-    from fx.quotes import QuoteService
-    from fx.rates import build_rates
-    from gateway.payments.fxbridge import FxBridge
+    from gateway.payments.fxbridge import build_fx_bridge
 
-    settings, store = app[SETTINGS], app[STORE]
-    rates = build_rates(settings.fx, store)
-    if hasattr(rates, "aclose"):
-        closers.append(rates)
-    policy = FxPolicy(settings.fx, store, rates, settings.business_day.zone)
-    return FxBridge(QuoteService(rates, store, settings.fx), policy)
+    return build_fx_bridge(app[SETTINGS], app[STORE], app[METRICS].registry, closers)
 
 
 def _build_resolver(app: web.Application) -> QrResolver:
@@ -149,4 +141,5 @@ def install(app: web.Application) -> None:
     app.router.add_get("/metrics", metrics.handler)
     payments.add_routes(app)
     quotes.add_routes(app)
+    limits.add_routes(app)
     openapi.add_routes(app)

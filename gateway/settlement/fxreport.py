@@ -10,6 +10,8 @@ USD equivalent, first that applies (column ``usd_source``):
 ``direct``  — one of the two amounts is in USD;
 ``rates``   — the merchant (else payer) amount at the configured mid rate table, half-up to cents;
 ``unavailable`` — none of the above (the column is left empty, never guessed).
+Travel-rule data (payer account, address, date of birth, national id hash) as the wallet sent
+it, with the fields the policy required (``travel_rule_fields``).
 Purpose code: ``reservation["purpose_code"]`` when the payment recorded one, else the
 default ``GDSV`` (ISO 20022 ExternalPurpose1Code "purchase/sale of goods and services").
 """
@@ -30,7 +32,8 @@ DEFAULT_PURPOSE_CODE = "GDSV"
 REPORT_FLAG = "report"
 FX_COLUMNS = (
     "payment_id", "business_day", "created_at", "status", "wallet", "acquirer", "payer_id", "payer_name",
-    "payer_residency", "payer_country", "merchant_name", "merchant_city", "merchant_country",
+    "payer_residency", "payer_country", "payer_account", "payer_address", "payer_date_of_birth",
+    "payer_national_id_hash", "travel_rule_fields", "merchant_name", "merchant_city", "merchant_country",
     "payer_currency", "payer_amount", "merchant_currency", "merchant_amount", "rate",
     "usd_equivalent", "usd_source", "purpose_code", "flags",
 )
@@ -85,6 +88,19 @@ def reportable(rec: PaymentRecord, day: str) -> bool:
     )
 
 
+def travel_columns(rec: PaymentRecord) -> dict[str, str]:
+    """Travel-rule data as sent by the wallet, and the fields the FX policy required of it
+    (``reservation["travel_rule"]``; ``account`` falls back to the wallet's payer id, docs/fx.md)."""
+    p = rec.payer
+    required = (rec.reservation or {}).get("travel_rule") or []
+    account = p.account or (p.id if "account" in required else "")
+    return {
+        "payer_account": account, "payer_address": p.address or "",
+        "payer_date_of_birth": p.date_of_birth.isoformat() if p.date_of_birth else "",
+        "payer_national_id_hash": p.national_id_hash or "", "travel_rule_fields": " ".join(map(str, required)),
+    }
+
+
 def fx_rows(records: Sequence[PaymentRecord], day: str, rates: Mapping[str, str],
             purpose_code: str = DEFAULT_PURPOSE_CODE) -> list[dict[str, str]]:
     out: list[dict[str, str]] = []
@@ -97,6 +113,7 @@ def fx_rows(records: Sequence[PaymentRecord], day: str, rates: Mapping[str, str]
             "wallet": rec.route.wallet, "acquirer": rec.route.acquirer,
             "payer_id": rec.payer.id, "payer_name": rec.payer.name or "",
             "payer_residency": rec.payer.residency, "payer_country": rec.payer.country,
+            **travel_columns(rec),
             "merchant_name": rec.merchant.name, "merchant_city": rec.merchant.city,
             "merchant_country": rec.merchant.country,
             "payer_currency": P.currency, "payer_amount": str(major(P.minor, P.currency)),

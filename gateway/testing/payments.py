@@ -312,6 +312,8 @@ class FakePricing:
         merchant_amount: MoneyModel,
         payer_amount: MoneyModel,
         at: datetime,
+        wallet: str = "",
+        merchant_name: str = "",
     ) -> PolicyResult:
         held = sum(self.reserved.values())
         if reservation_id not in self.reserved and held + merchant_amount.minor > self.cap_per_payer:
