@@ -70,9 +70,9 @@ async def one_payment(h: Harness) -> Any:
 
 async def counted(h: Harness) -> int:
     """The payer's counted USD cents today (the non-resident daily counter)."""
-    holder = holder_of(PAYER)
+    holder = holder_of(PAYER, "alipay-cn")
     total = 0
-    for counter in ("daily:2026-03-02",):
+    for counter in ("KR:daily:2026-03-02",):
         total += await h.store.limit_usage(holder, counter)
     return total
 

@@ -21,7 +21,16 @@ from adapters.base import CreditRequest, DebitRequest, Outcome
 from gateway.events import payment_event
 from gateway.payments import state as st
 from gateway.payments.days import business_day
-from gateway.payments.ports import REVIEW_STAGE, Partners, PolicyResult, Pricing, QrResolver, QuoteInfo, ResolvedQR
+from gateway.payments.ports import (
+    HOLD_FLAG,
+    REVIEW_STAGE,
+    Partners,
+    PolicyResult,
+    Pricing,
+    QrResolver,
+    QuoteInfo,
+    ResolvedQR,
+)
 from gateway.payments.steps import (
     Caller,
     CallObserver,
@@ -69,9 +78,10 @@ class Plan:
 
 
 def held(rec: PaymentRecord) -> bool:
-    """Screening asked for a person before this payment's debit (set by ``_secure``)."""
+    """Screening asked for a person before this payment's debit (set by ``_secure``; an operator's
+    approval clears the hold flag, gateway.payments.review)."""
     secure = rec.legs.get("secure")
-    return bool(secure and secure.get("hold"))
+    return bool(secure and secure.get("hold")) and HOLD_FLAG in rec.flags
 
 
 def fingerprint_of(rec: PaymentRecord) -> str | None:
