@@ -9,6 +9,7 @@ never to a pipe nobody drains. ``hard_deadline`` bounds a whole run in wall-cloc
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import math
 import os
@@ -165,6 +166,11 @@ class Procs:
                 pass
             proc.popen.wait(timeout=5)
 
+    def pause(self, proc: Proc, frozen: bool) -> None:
+        """Freeze (SIGSTOP) or thaw (SIGCONT) one child's process group; it stays ours to reap."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGSTOP if frozen else signal.SIGCONT)
+
     def stop_all(self, grace: float = 5.0) -> None:
         live = [p for p in self.children if p.alive()]
         for p in live:
@@ -237,6 +243,43 @@ def cpu_seconds(pid: int) -> float:
 
 
 # --- redis -----------------------------------------------------------------------------------------
+def redis_command(port: int, *args: str, timeout: float = 5.0) -> str:
+    """One command to a local redis-server over RESP; the reply's text (bulk or status)."""
+    wire = f"*{len(args)}\r\n" + "".join(f"${len(a.encode())}\r\n{a}\r\n" for a in args)
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(wire.encode())
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            data += chunk
+            if not chunk or (data.startswith((b"+", b"-", b":")) and data.endswith(b"\r\n")):
+                break
+            if data.startswith(b"$"):
+                head, _, rest = data.partition(b"\r\n")
+                if int(head[1:]) < 0 or len(rest) >= int(head[1:]) + 2:
+                    break
+    return data.decode(errors="replace")
+
+
+def redis_commands_processed(port: int) -> int:
+    """INFO stats total_commands_processed: every command a client sent (a script counts once)."""
+    for line in redis_command(port, "INFO", "stats").splitlines():
+        if line.startswith("total_commands_processed:"):
+            return int(line.split(":", 1)[1])
+    return 0
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set size of a process in MiB (0 when gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def redis_ping(port: int, timeout: float = 0.5) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
@@ -246,13 +289,13 @@ def redis_ping(port: int, timeout: float = 0.5) -> bool:
         return False
 
 
-def start_redis(procs: Procs, datadir: Path, port: int, *, name: str = "redis") -> Proc:
-    """A private redis-server on loopback: own port, own folder, AOF with fsync on every write
-    (so a restart, even after SIGKILL, keeps everything acknowledged)."""
+def start_redis(procs: Procs, datadir: Path, port: int, *, name: str = "redis", fsync: str = "always") -> Proc:
+    """A private redis-server on loopback: own port, own folder, AOF with fsync on every write by
+    default (so a restart, even after SIGKILL, keeps everything acknowledged)."""
     datadir.mkdir(parents=True, exist_ok=True)
     argv = [
         os.environ.get("QRGW_REDIS_SERVER", "redis-server"), "--port", str(port), "--bind", "127.0.0.1",
-        "--dir", str(datadir), "--appendonly", "yes", "--appendfsync", "always", "--save", "",
+        "--dir", str(datadir), "--appendonly", "yes", "--appendfsync", fsync, "--save", "",
         "--daemonize", "no", "--protected-mode", "yes", "--logfile", "",
     ]
     proc = procs.start(name, argv)

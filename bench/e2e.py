@@ -4,7 +4,11 @@ Starts a private redis-server (own port, temporary folder, AOF), the three sandb
 own process), N gateway workers (``qrgw serve --reuse-port``, one port), then drives signed
 ``POST /v1/payments`` (the three journeys, distinct payers) from a separate load-generator
 process and prints payments/s, latency p50/p90/p99/max, errors by code and CPU seconds per
-payment of the gateway processes. In the same run it measures the floor (``bench/floor.py``:
+payment of the gateway processes; Redis round trips per payment (the request path and the
+background tasks separately, counted by the workers' own store and logged when they stop), the
+Redis commands per second of the idle gateway, and the workers' RSS. The gateway runs once per
+Redis fsync policy (``--fsync``: ``appendfsync everysec``, then ``always``, by default).
+In the same run it measures the floor (``bench/floor.py``:
 verify one signature, two signed loopback calls, sign the answer) under the same load generator
 and prints the ratio gateway/floor. ``--at70`` also finds the maximum rate (closed loop) and runs
 open loop at 70% of it to report the latency there.
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +35,9 @@ from _harness import (
     free_port,
     latency_summary,
     machine_line,
+    redis_command,
+    redis_commands_processed,
+    rss_mb,
     run_bounded,
     start_redis,
     table,
@@ -41,10 +49,14 @@ def measure(procs: Procs, workdir: Path, tag: str, url: str, journeys: list[dict
             concurrency: int | None = None) -> dict[str, Any]:
     """One load phase; CPU of ``servers`` is sampled around it."""
     cpu0 = sum(p.cpu() for p in servers)
+    rport = getattr(args, "_redis_port", None)
+    cmds0 = redis_commands_processed(rport) if rport else 0
     proc, out = _stack.run_loadgen(procs, workdir, tag, url, journeys, concurrency=concurrency or args.concurrency,
                                    duration=duration, rate=rate, timeout=args.timeout)
     res = _stack.finish_loadgen(proc, out, duration + args.timeout + 60)
     res["server_cpu_s"] = sum(p.cpu() for p in servers) - cpu0
+    if rport:
+        res["redis_cmds_per_payment"] = (redis_commands_processed(rport) - cmds0) / res["ok"] if res["ok"] else None
     res["cpu_per_payment_ms"] = 1000 * res["server_cpu_s"] / res["ok"] if res["ok"] else 0.0
     res["latency"] = latency_summary(res.pop("latencies_s"))
     res["tag"] = tag
@@ -70,17 +82,89 @@ def rows(res: dict[str, Any]) -> list[tuple[str, str]]:
 
 def phases(procs: Procs, workdir: Path, name: str, url: str, journeys: list[dict[str, Any]],
            servers: list[Proc], args: argparse.Namespace) -> list[dict[str, Any]]:
+    args._warm_ok = 0
     if args.warmup > 0:
-        measure(procs, workdir, f"{name}-warmup", url, journeys, servers, args, duration=args.warmup,
-                concurrency=min(4, args.concurrency))
+        warm = measure(procs, workdir, f"{name}-warmup", url, journeys, servers, args, duration=args.warmup,
+                       concurrency=min(4, args.concurrency))
+        args._warm_ok = warm["ok"]
     out = [measure(procs, workdir, name, url, journeys, servers, args, duration=args.duration)]
     print("\n".join(f"{k:<22} {v}" for k, v in rows(out[0])), flush=True)
+    if args.single > 0:  # one payment at a time: the latency of the path itself, no queueing
+        one = measure(procs, workdir, f"{name}-1", url, journeys, servers, args, duration=args.single, concurrency=1)
+        out[0]["single"] = one["latency"]
+        args._warm_ok += one["ok"]
+        lat = one["latency"]
+        print(f"{'  one at a time ms':<22} p50 {lat['p50_ms']:.1f}  p90 {lat['p90_ms']:.1f}  p99 {lat['p99_ms']:.1f}",
+              flush=True)
     if args.at70 and out[0]["rps"] > 0:
         rate = 0.7 * out[0]["rps"]
         out.append(measure(procs, workdir, f"{name}@70%", url, journeys, servers, args,
                            duration=args.duration, rate=rate))
         print("\n".join(f"{k:<22} {v}" for k, v in rows(out[-1])), flush=True)
     return out
+
+
+def idle_rate(redis_port: int, seconds: float) -> float:
+    """Redis commands per second while the gateway is up and nobody pays (its background tasks)."""
+    c0, t0 = redis_commands_processed(redis_port), time.monotonic()
+    time.sleep(seconds)
+    return (redis_commands_processed(redis_port) - c0 - 1) / (time.monotonic() - t0)  # -1: our own INFO
+
+
+def round_trips(workers: list[Proc]) -> dict[str, int]:
+    """Store round trips by purpose, from each stopped worker's ``store_round_trips`` log line."""
+    out: dict[str, int] = {}
+    for w in workers:
+        for line in w.log.read_text(errors="replace").splitlines():
+            if "store_round_trips" not in line:
+                continue
+            try:
+                doc = json.loads(line[line.index("{"):])
+            except (ValueError, json.JSONDecodeError):
+                continue
+            for k in ("request", "background"):
+                out[k] = out.get(k, 0) + int(doc.get(k, 0))
+    return out
+
+
+def gateway_run(procs: Procs, workdir: Path, sbx: dict[str, Any], journeys: list[dict[str, Any]],
+                args: argparse.Namespace, redis_port: int | None, fsync: str) -> list[dict[str, Any]]:
+    """Workers started afresh for one fsync policy: idle cost, the load phases, RSS, round trips."""
+    if redis_port is not None:
+        redis_command(redis_port, "CONFIG", "SET", "appendfsync", fsync)
+    name = f"gateway[{fsync}]" if redis_port is not None else "gateway"
+    workers = _stack.start_gateway(procs, sbx["config"], sbx["gateway_port"], args.workers)
+    idle = idle_rate(redis_port, args.idle_s) if redis_port is not None and args.idle_s > 0 else None
+    rss0 = [rss_mb(w.pid) for w in workers]
+    out = phases(procs, workdir, name, f"http://127.0.0.1:{sbx['gateway_port']}", journeys, workers, args)
+    rss1 = [rss_mb(w.pid) for w in workers]
+    for w in workers:  # SIGTERM: a clean stop logs the store's round trips (and frees the cores)
+        procs.kill(w, sig=15)
+    trips = round_trips(workers)
+    paid = sum(r["ok"] for r in out) + getattr(args, "_warm_ok", 0)
+    out[0]["extra"] = {
+        "idle_cmds_per_s": idle,
+        "rss_mb_start": max(rss0, default=0.0),
+        "rss_mb_end": max(rss1, default=0.0),
+        "round_trips_request_per_payment": trips.get("request", 0) / paid if paid else None,
+        "round_trips_background_per_payment": trips.get("background", 0) / paid if paid else None,
+        "redis_cmds_per_payment": out[0].get("redis_cmds_per_payment"),
+    }
+    print("\n".join(f"{k:<22} {v}" for k, v in extra_rows(out[0]["extra"])), flush=True)
+    return out
+
+
+def extra_rows(x: dict[str, Any]) -> list[tuple[str, str]]:
+    def f(v: float | None, fmt: str) -> str:
+        return "-" if v is None else format(v, fmt)
+
+    return [
+        ("  redis RT/payment", f"request path {f(x['round_trips_request_per_payment'], '.2f')}, background "
+                               f"{f(x['round_trips_background_per_payment'], '.2f')} (all commands "
+                               f"{f(x['redis_cmds_per_payment'], '.2f')})"),
+        ("  idle redis cmds/s", f(x["idle_cmds_per_s"], ".2f")),
+        ("  worker RSS MiB", f"{x['rss_mb_start']:.0f} at start, {x['rss_mb_end']:.0f} at end (max of workers)"),
+    ]
 
 
 def run(args: argparse.Namespace, workdir: Path, procs: Procs) -> int:
@@ -92,19 +176,21 @@ def run(args: argparse.Namespace, workdir: Path, procs: Procs) -> int:
         partners = _stack.partner_keys(workdir / "partner-keys")
     else:
         store_url = "memory://"
+        rport: int | None = None
         if args.store == "redis":
             rport = free_port()
-            start_redis(procs, workdir / "redis", rport)
+            start_redis(procs, workdir / "redis", rport, fsync="everysec")
             store_url = f"redis://127.0.0.1:{rport}/0"
+            args._redis_port = rport
         _, sbx = _stack.start_sandboxes(procs, workdir, store_url=store_url)
         partners = sbx["partners"]
         journeys = _stack.journeys(partners)
-        workers = _stack.start_gateway(procs, sbx["config"], sbx["gateway_port"], args.workers)
-        gw = phases(procs, workdir, "gateway", f"http://127.0.0.1:{sbx['gateway_port']}", journeys, workers, args)
-        results += gw
-        gateway_ok = gw[0]["ok"] > 0
-        for w in workers:  # free the cores for the floor
-            procs.kill(w, sig=15)
+        modes = ["everysec", "always"] if args.fsync == "both" else [args.fsync]
+        for mode in modes if rport is not None else ["-"]:
+            gw = gateway_run(procs, workdir, sbx, journeys, args, rport, mode)
+            results += gw
+            gateway_ok = gateway_ok and gw[0]["ok"] > 0
+        args._redis_port = None
     if not args.no_floor:
         journeys = _stack.journeys(partners)
         every, url = _stack.start_floor(procs, workdir, partners, args.workers)
@@ -116,12 +202,22 @@ def run(args: argparse.Namespace, workdir: Path, procs: Procs) -> int:
         summary.append((r["tag"], f"{r['rps']:8.1f}/s  p50 {lat['p50_ms']:6.1f}  p90 {lat['p90_ms']:6.1f}  "
                                   f"p99 {lat['p99_ms']:6.1f}  max {lat['max_ms']:7.1f} ms  "
                                   f"cpu {r['cpu_per_payment_ms']:5.2f} ms/pay  errors {sum(r['errors'].values())}"))
+        if "extra" in r:
+            summary += [(f"  {k.strip()}", v) for k, v in extra_rows(r["extra"])]
     by_tag = {r["tag"]: r for r in results}
-    if "gateway" in by_tag and "floor" in by_tag and by_tag["floor"]["rps"]:
-        summary.append(("ratio gateway/floor", f"{by_tag['gateway']['rps'] / by_tag['floor']['rps']:.2f} "
-                                               "(goal >= 0.60)"))
-    if "gateway@70%" in by_tag:
-        summary.append(("gateway p99 @70% max", f"{by_tag['gateway@70%']['latency']['p99_ms']:.1f} ms (goal < 50)"))
+    floor = by_tag.get("floor")
+    for r in results:
+        if not r["tag"].startswith("gateway") or "@" in r["tag"] or not floor or not floor["rps"]:
+            continue
+        summary.append((f"ratio {r['tag']}/floor", f"{r['rps'] / floor['rps']:.2f} (goal >= 0.60)"))
+        if args.single and "single" in r:
+            g, fl = r["single"]["p90_ms"], floor.get("single", {}).get("p90_ms")
+            if fl:
+                summary.append((f"1-at-a-time p90 {r['tag']}/floor", f"{g:.1f} / {fl:.1f} ms = {g / fl:.2f}x "
+                                                                     "(goal <= 1.5x)"))
+    for r in results:
+        if r["tag"].endswith("@70%"):
+            summary.append((f"{r['tag']} p99", f"{r['latency']['p99_ms']:.1f} ms (goal < 50)"))
     print(table("e2e summary", summary), flush=True)
     if args.json_out:
         args.json_out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
@@ -148,6 +244,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--store", choices=["redis", "memory"], default="redis",
                    help="gateway store: a private redis-server (default) or each worker's own memory")
     p.add_argument("--no-floor", action="store_true", help="skip the floor")
+    p.add_argument("--fsync", choices=["everysec", "always", "both"], default="both",
+                   help="Redis appendfsync policy for the gateway phase(s) (default both: everysec, then always)")
+    p.add_argument("--idle-s", type=float, default=5.0,
+                   help="seconds the idle gateway's Redis commands are counted before the load (default 5)")
+    p.add_argument("--single", type=float, default=5.0,
+                   help="seconds of one-payment-at-a-time load after each closed-loop phase (default 5; 0: none)")
     p.add_argument("--deadline", type=float, default=0.0,
                    help="hard wall-clock limit in seconds (default: computed from the phases)")
     p.add_argument("--json-out", type=Path, help="write every figure as JSON here")
@@ -160,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.floor_only and args.no_floor:
         print("e2e: --floor-only and --no-floor exclude each other", file=sys.stderr)
         return 2
-    per_target = (args.warmup + args.duration * (2 if args.at70 else 1)) + 3 * args.timeout + 30
+    per_target = (args.warmup + args.single + args.idle_s + args.duration * (2 if args.at70 else 1)
+                  + 3 * args.timeout + 30) * (2 if args.fsync == "both" else 1)
     deadline = args.deadline or 60 + per_target * (1 if args.floor_only or args.no_floor else 2)
     return run_bounded("e2e", deadline, args.keep, lambda workdir, procs: run(args, workdir, procs), ())
 

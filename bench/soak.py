@@ -2,10 +2,11 @@
 
 Starts a private redis-server (AOF, fsync always), the sandbox partners and N gateway workers,
 then drives signed payments (the three journeys) while the sandboxes inject timeouts, 5xx, ``U``
-and dropped connections at the given rates; one gateway worker is SIGKILLed and replaced, and
-redis is restarted once. Afterwards the faults stop and the soak waits for recovery: every lost
-answer is re-sent (same ``payment_request_id``: idempotent) and every accepted payment inquired
-until final. Then it checks, and exits 1 on any violation:
+and dropped connections at the given rates; one gateway worker is SIGKILLed and replaced,
+redis is frozen in short bursts (SIGSTOP/SIGCONT: replies to writes that happened are lost, the
+case of a double charge in issue 15), and redis is restarted once. Afterwards the faults stop
+and the soak waits for recovery: every lost answer is re-sent (same ``payment_request_id``:
+idempotent) and every accepted payment inquired until final. Then it checks, and exits 1 on any violation:
 
 - every accepted payment is final;
 - the sandboxes' ledgers agree with the gateway: a SUCCEEDED payment debited the payer and
@@ -87,17 +88,24 @@ def settle_check(config: str) -> tuple[str, bool]:
 
 def disturb(procs: Procs, args: argparse.Namespace, t0: float, loadgen: Proc, workers: list[Proc],
             redis: Proc, redis_port: int, workdir: Path, config: str, gw_port: int) -> tuple[list[Proc], Proc]:
-    """The scheduled accidents, while the load runs: a worker SIGKILLed, redis restarted."""
+    """The scheduled accidents, while the load runs: redis stalls, a worker SIGKILLed, redis restarted."""
     plan = []
+    for i in range(args.redis_stalls):  # spread over the run, between the other accidents
+        plan.append((args.duration * (0.15 + 0.7 * i / max(1, args.redis_stalls)), "stall-redis"))
     if not args.no_worker_kill:
         plan.append((args.duration * 0.3, "kill-worker"))
     if not args.no_redis_restart:
         plan.append((args.duration * 0.55, "restart-redis"))
     start = time.monotonic()
-    for at, what in plan:
+    for at, what in sorted(plan):
         while time.monotonic() - start < at and loadgen.alive():
             time.sleep(0.1)
-        if what == "kill-worker":
+        if what == "stall-redis":
+            procs.pause(redis, True)
+            time.sleep(args.stall_s)
+            procs.pause(redis, False)
+            log(t0, f"redis frozen for {args.stall_s}s (SIGSTOP/SIGCONT)")
+        elif what == "kill-worker":
             victim = workers[0]
             procs.kill(victim, signal.SIGKILL)
             log(t0, f"SIGKILLed gateway worker pid {victim.pid}")
@@ -206,6 +214,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lease-s", type=float, default=0.0,
                    help="the gateway's [payments] lease_s: how soon a killed worker's payments resume "
                         "(default: the config's, 30 s)")
+    p.add_argument("--redis-stalls", type=int, default=3,
+                   help="times redis is frozen (SIGSTOP, then SIGCONT) during the run (default 3)")
+    p.add_argument("--stall-s", type=float, default=2.6,
+                   help="seconds each freeze lasts: longer than the store's socket timeout (default 2.6)")
     p.add_argument("--no-worker-kill", action="store_true", help="do not SIGKILL a worker")
     p.add_argument("--no-redis-restart", action="store_true", help="do not restart redis")
     p.add_argument("--no-webhooks", action="store_true", help="do not check webhook delivery")
@@ -218,7 +230,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    deadline = args.deadline or 120 + args.duration + args.timeout + args.recovery + 2 * args.redis_down
+    deadline = (args.deadline or 120 + args.duration + args.timeout + args.recovery + 2 * args.redis_down
+                + args.redis_stalls * args.stall_s)
     return run_bounded("soak", deadline, args.keep, lambda workdir, procs: run(args, workdir, procs),
                        (httpx.HTTPError,))
 

@@ -22,6 +22,7 @@ import structlog
 from gateway.payments.orchestrator import Orchestrator
 from gateway.payments.service import ReversalService
 from gateway.payments.steps import Clock, utcnow
+from gateway.store.base import PURPOSE
 from schemas.errors import QrgwError
 from schemas.payment import PaymentStatus
 
@@ -88,6 +89,7 @@ class Recovery:
             return False
 
     async def run(self) -> None:
+        PURPOSE.set("background")  # this task's store calls are not a request's
         while not self._stop.is_set():
             self._wake.clear()
             try:

@@ -20,12 +20,17 @@ from __future__ import annotations
 import abc
 import zlib
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from schemas.payment import PaymentRecord, PaymentStatus
+
+# What the current task's store calls are for: "request" (a partner's request, the default) or
+# "background" (recovery, webhooks, settlement...); RedisStore counts its round trips by it.
+PURPOSE: ContextVar[str] = ContextVar("qrgw_store_purpose", default="request")
 
 
 def has_work_left(record: PaymentRecord) -> bool:

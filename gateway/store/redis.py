@@ -15,12 +15,14 @@ import hashlib
 import json
 import secrets
 import time
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
+import structlog
 from redis import exceptions as rex
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
@@ -28,6 +30,7 @@ from redis.backoff import NoBackoff
 
 from gateway.store import redis_scripts as lua
 from gateway.store.base import (
+    PURPOSE,
     Begun,
     Claim,
     ClaimStatus,
@@ -44,6 +47,8 @@ from gateway.store.base import (
 )
 from schemas.errors import ConflictError, InvalidState, StoreUnavailable
 from schemas.payment import HistoryEntry, PaymentRecord
+
+log = structlog.get_logger("gateway.store")
 
 # Server replies that mean "not now" (loading, failover, OOM, cluster reconfiguring), as
 # opposed to a bug in a script or a command, which must stay loud.
@@ -99,6 +104,7 @@ class RedisStore(Store):
         # this budget: every call is safe to repeat (scripts recognise their own repeat, the rest are
         # reads or idempotent), and repeating is how the caller finds out what happened.
         self._repeat_budget_s = repeat_budget_s
+        self.round_trips: Counter[str] = Counter()  # by PURPOSE; logged at close (bench/e2e.py reads it)
 
     @classmethod
     async def connect(
@@ -149,6 +155,7 @@ class RedisStore(Store):
         deadline = time.monotonic() + self._repeat_budget_s
         delay = 0.05
         while True:
+            self.round_trips[PURPOSE.get()] += 1
             try:
                 return await attempt()
             except StoreUnavailable:
@@ -220,6 +227,7 @@ class RedisStore(Store):
         await self._call("PING")
 
     async def aclose(self) -> None:
+        log.info("store_round_trips", **dict(self.round_trips))
         with unavailable("close"):
             await self._r.aclose()
 
