@@ -126,9 +126,9 @@ def set_config(config: str, section: str, **values: Any) -> None:
     path.write_text(dump_toml(doc), encoding="utf-8")
 
 
-def start_worker(procs: Procs, config: str, port: int, name: str) -> Proc:
+def start_worker(procs: Procs, config: str, port: int, name: str, env: dict[str, str] | None = None) -> Proc:
     return procs.start(name, [PY, "-m", "gateway.cli", "serve", "--config", config, "--port", str(port),
-                              "--reuse-port"], env=QUIET_GATEWAY)
+                              "--reuse-port"], env={**QUIET_GATEWAY, **(env or {})})
 
 
 def wait_workers(workers: list[Proc], port: int, timeout: float = 60) -> None:
@@ -144,8 +144,9 @@ def wait_workers(workers: list[Proc], port: int, timeout: float = 60) -> None:
     wait_until(ready, timeout, "gateway /readyz", workers)
 
 
-def start_gateway(procs: Procs, config: str, port: int, workers: int) -> list[Proc]:
-    started = [start_worker(procs, config, port, f"gateway-{i}") for i in range(workers)]
+def start_gateway(procs: Procs, config: str, port: int, workers: int,
+                  env: dict[str, str] | None = None) -> list[Proc]:
+    started = [start_worker(procs, config, port, f"gateway-{i}", env) for i in range(workers)]
     wait_workers(started, port)
     return started
 

@@ -111,19 +111,14 @@ def idle_rate(redis_port: int, seconds: float) -> float:
     return (redis_commands_processed(redis_port) - c0 - 1) / (time.monotonic() - t0)  # -1: our own INFO
 
 
-def round_trips(workers: list[Proc]) -> dict[str, int]:
-    """Store round trips by purpose, from each stopped worker's ``store_round_trips`` log line."""
+def round_trips(stats: Path) -> dict[str, int]:
+    """Store round trips by purpose, summed over the JSON lines stopped workers appended to ``stats``
+    (``QRGW_STORE_STATS_FILE``: each RedisStore writes its counts when it closes)."""
     out: dict[str, int] = {}
-    for w in workers:
-        for line in w.log.read_text(errors="replace").splitlines():
-            if "store_round_trips" not in line:
-                continue
-            try:
-                doc = json.loads(line[line.index("{"):])
-            except (ValueError, json.JSONDecodeError):
-                continue
-            for k in ("request", "background"):
-                out[k] = out.get(k, 0) + int(doc.get(k, 0))
+    lines = stats.read_text().splitlines() if stats.exists() else []
+    for line in lines:
+        for k, v in json.loads(line).items():
+            out[k] = out.get(k, 0) + int(v)
     return out
 
 
@@ -133,14 +128,16 @@ def gateway_run(procs: Procs, workdir: Path, sbx: dict[str, Any], journeys: list
     if redis_port is not None:
         redis_command(redis_port, "CONFIG", "SET", "appendfsync", fsync)
     name = f"gateway[{fsync}]" if redis_port is not None else "gateway"
-    workers = _stack.start_gateway(procs, sbx["config"], sbx["gateway_port"], args.workers)
+    stats = workdir / f"store-stats-{fsync}.jsonl"
+    workers = _stack.start_gateway(procs, sbx["config"], sbx["gateway_port"], args.workers,
+                                   env={"QRGW_STORE_STATS_FILE": str(stats)})
     idle = idle_rate(redis_port, args.idle_s) if redis_port is not None and args.idle_s > 0 else None
     rss0 = [rss_mb(w.pid) for w in workers]
     out = phases(procs, workdir, name, f"http://127.0.0.1:{sbx['gateway_port']}", journeys, workers, args)
     rss1 = [rss_mb(w.pid) for w in workers]
     for w in workers:  # SIGTERM: a clean stop logs the store's round trips (and frees the cores)
         procs.kill(w, sig=15)
-    trips = round_trips(workers)
+    trips = round_trips(stats)
     paid = sum(r["ok"] for r in out) + getattr(args, "_warm_ok", 0)
     out[0]["extra"] = {
         "idle_cmds_per_s": idle,

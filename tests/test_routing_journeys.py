@@ -71,7 +71,9 @@ async def pay(client: httpx.AsyncClient, rid: str, qr: str, value: str, cur: str
 async def test_fx_direction_comes_from_the_route_not_the_printed_country(gw: Gw) -> None:  # noqa: F811
     """Issue 15's two examples: a QR cannot pick its own FX rules by printing another country."""
     kakao, sg = gw.clients["kakaopay-kr"], gw.clients["openwallet-sg"]
-    resident = {"id": "kr-user-9", "residency": "resident", "country": "KR", "name": "Kim"}
+    # travel-rule data present, so the amount rules are what answers (fx/travel.py)
+    extra = {"account": "acct-9", "address": "1 Main St", "date_of_birth": "1990-01-01"}
+    resident = {"id": "kr-user-9", "residency": "resident", "country": "KR", "name": "Kim", **extra}
     # KR wallet -> CN acquirer, CNY 50,000.00 (minor units): the QR saying 58=KR no longer escapes the USD 5,000 cap ...
     r = await pay(kakao, "fx-1", merchant_code("KR", "156", "com.alipay"), "5000000", "CNY", resident, "KRW")
     assert r.status_code == 422 and r.json()["code"] == "QR_NO_ROUTE", r.text
@@ -79,7 +81,7 @@ async def test_fx_direction_comes_from_the_route_not_the_printed_country(gw: Gw)
     r = await pay(kakao, "fx-2", merchant_code("CN", "156", "com.alipay"), "5000000", "CNY", resident, "KRW")
     assert r.status_code == 422 and r.json()["code"] == "FX_LIMIT_EXCEEDED", r.text
     # A tourist's KRW 100,000,000 to a Korean acquirer claiming 58=CN: refused, no route ...
-    tourist = {"id": "sg-user-9", "residency": "non-resident", "country": "SG", "name": "Tan"}
+    tourist = {"id": "sg-user-9", "residency": "non-resident", "country": "SG", "name": "Tan", **extra}
     r = await pay(sg, "fx-3", merchant_code("CN", "410", "com.kakaopay"), "100000000", "KRW", tourist, "SGD")
     assert r.status_code == 422 and r.json()["code"] == "QR_NO_ROUTE", r.text
     # ... and with its true country the non-resident limit applies.

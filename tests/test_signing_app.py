@@ -29,6 +29,9 @@ class FakeStore(MemoryNonces):
     async def take_token(self, bucket: str, rate_per_s: float, burst: int) -> float:
         return 0.0
 
+    async def get_blob(self, key: str) -> bytes | None:  # partner pause flags: none paused
+        return None
+
 
 @pytest.fixture
 async def running(
