@@ -8,7 +8,7 @@ from aiohttp import web
 
 from gateway.api.edge import read_json
 from gateway.payments.container import PAYMENTS
-from gateway.payments.orchestrator import merchant_amount
+from gateway.payments.planning import merchant_amount
 from schemas.api import QuoteRequest, QuoteView
 from schemas.errors import FXError
 

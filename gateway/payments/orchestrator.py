@@ -20,16 +20,13 @@ import structlog
 from adapters.base import CreditRequest, DebitRequest, Outcome
 from gateway.events import payment_event
 from gateway.payments import state as st
-from gateway.payments.days import business_day
+from gateway.payments.planning import Plan, fingerprint_of, held, new_record, plan_payment
 from gateway.payments.ports import (
-    HOLD_FLAG,
     REVIEW_STAGE,
     Partners,
     PolicyResult,
     Pricing,
     QrResolver,
-    QuoteInfo,
-    ResolvedQR,
 )
 from gateway.payments.steps import (
     Caller,
@@ -46,14 +43,10 @@ from gateway.store.base import ClaimStatus, Finish, StaleVersion, Store
 from schemas.api import PaymentRequest
 from schemas.errors import (
     ConflictError,
-    FXError,
     IdempotencyInProgress,
     QrgwError,
-    QuoteInvalid,
     StoreUnavailable,
-    ValidationFailed,
 )
-from schemas.money import MoneyModel
 from schemas.payment import Failure, PaymentRecord, PaymentStatus
 
 log = structlog.get_logger("gateway.payments")
@@ -64,47 +57,6 @@ StatusObserver = Any  # Callable[[PaymentRecord], None]
 class Submitted:
     record: PaymentRecord
     created: bool  # this request created it (201) rather than repeating it (200)
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """What a payment request resolves to before anything is written."""
-
-    resolved: ResolvedQR
-    amount: MoneyModel  # merchant currency
-    payer_amount: MoneyModel
-    quote: QuoteInfo | None  # None on a domestic route
-    named_quote: bool  # the request named a quote (to consume) rather than getting its own
-
-
-def held(rec: PaymentRecord) -> bool:
-    """Screening asked for a person before this payment's debit (set by ``_secure``; an operator's
-    approval clears the hold flag, gateway.payments.review)."""
-    secure = rec.legs.get("secure")
-    return bool(secure and secure.get("hold")) and HOLD_FLAG in rec.flags
-
-
-def fingerprint_of(rec: PaymentRecord) -> str | None:
-    """The request fingerprint a payment was created from (None for records older than it)."""
-    fp = rec.legs.get("request_fp")
-    return str(fp) if fp else None
-
-
-def merchant_amount(resolved: ResolvedQR, given: MoneyModel | None) -> MoneyModel:
-    """PROTOCOL.md §5: static QR needs ``amount``; dynamic QR: optional, equal to tag 54."""
-    if given is not None and given.currency != resolved.currency:
-        raise ValidationFailed(f"amount.currency must be the merchant's currency {resolved.currency}")
-    if resolved.amount_minor is None:
-        if given is None:
-            raise ValidationFailed("amount is required for a static QR code")
-        if given.minor <= 0:
-            raise ValidationFailed("amount.value must be positive")
-        return given
-    if given is not None and given.minor != resolved.amount_minor:
-        raise ValidationFailed("amount differs from the amount in the QR code (tag 54)")
-    if resolved.amount_minor <= 0:
-        raise ValidationFailed("the QR code's amount (tag 54) must be positive")
-    return MoneyModel.of(resolved.currency, resolved.amount_minor)
 
 
 class Orchestrator:
@@ -191,71 +143,10 @@ class Orchestrator:
         return Submitted(rec, created=False)
 
     async def _plan(self, caller: str, req: PaymentRequest) -> Plan:
-        """Everything decided before the first write: route, amounts, the quote (priced here, or a
-        named one checked but not yet consumed). Raises the request's 4xx; writes nothing."""
-        resolved = self.resolver.resolve(req.qr, caller)
-        route = resolved.route
-        if route.wallet != caller or caller not in self.partners.wallets:
-            raise ValidationFailed(f"partner {caller} cannot pay as a wallet")
-        amount = merchant_amount(resolved, req.amount)
-        if route.kind == "domestic":
-            if req.quote_id is not None:
-                raise QuoteInvalid("a domestic payment takes no quote")
-            if req.payer_currency != amount.currency:
-                raise FXError(f"payer_currency must be {amount.currency} on a domestic route")
-            return Plan(resolved, amount, amount, None, named_quote=False)
-        if req.quote_id is None:
-            quote = await self.pricing.quote(
-                merchant_amount=amount, payer_currency=req.payer_currency, partner_id=caller,
-                qr_fingerprint=resolved.fingerprint, persist=False,
-            )
-        else:
-            quote = await self.pricing.peek(
-                req.quote_id, partner_id=caller, qr_fingerprint=resolved.fingerprint, merchant_amount=amount
-            )
-        if quote.payer_amount.currency != req.payer_currency:
-            raise QuoteInvalid("the quote is in another payer currency")
-        return Plan(resolved, amount, quote.payer_amount, quote, named_quote=req.quote_id is not None)
+        return await plan_payment(self.resolver, self.partners, self.pricing, caller, req)
 
     def _record(self, caller: str, req: PaymentRequest, plan: Plan) -> PaymentRecord:
-        """The payment as ``begin_payment`` stores it: at its debit stage, its id drawn in the
-        shard of its claim (one slot), its quote and FX limits still to lock (``legs.secure``)."""
-        shard = self.store.claim_shard(caller, req.payment_request_id)
-        payment_id = new_id("pay")
-        while self.store.shard_of(payment_id) != shard:  # ~shards draws of a random id: microseconds
-            payment_id = new_id("pay")
-        now = self.clock()
-        secure = None
-        if plan.quote is not None:
-            secure = {
-                "quote_id": plan.quote.quote_id if plan.named_quote else None,
-                "qr_fingerprint": plan.resolved.fingerprint,
-                "done": False,
-            }
-        return PaymentRecord(
-            payment_id=payment_id,
-            payment_request_id=req.payment_request_id,
-            partner_id=caller,
-            stage=st.DEBIT,
-            route=plan.resolved.route,
-            merchant=plan.resolved.merchant,
-            qr=req.qr,
-            merchant_amount=plan.amount,
-            payer_amount=plan.payer_amount,
-            quote=dict(plan.quote.wire) if plan.quote else None,
-            payer=req.payer,
-            legs={
-                "debit": {"id": f"{payment_id}-db"},
-                "credit": {"id": f"{payment_id}-cr"},
-                "visits": {st.DEBIT: 1},
-                "request_fp": fingerprint(req.model_dump(mode="json")),
-                **({"secure": secure} if secure else {}),
-            },
-            business_day=business_day(now, self.zone),
-            created_at=now,
-            updated_at=now,
-            next_attempt_at=now + timedelta(seconds=self.policy.lease_s),
-        )
+        return new_record(self.store, caller, req, plan, now=self.clock(), zone=self.zone, lease_s=self.policy.lease_s)
 
     async def _secure_and_drive(self, rec: PaymentRecord, plan: Plan, deadline: float) -> PaymentRecord:
         """The request's own payment: lock its quote and limits (a refusal deletes the payment, which
