@@ -31,6 +31,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 
 from gateway.config import WebhookSettings
 from gateway.events import wire_body
+from gateway.obs.backoff import Outage
 from gateway.signing import Signer, sign_request
 from gateway.store.base import OutboxEntry
 from gateway.webhooks.state import BlobStore, DeliveryState, load_state, record_dead_letter, save_state
@@ -106,6 +107,7 @@ class WebhookWorker:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._backlog_at = 0.0
+        self._outage = Outage(log, "webhooks", base_s=max(poll_s, 0.05))
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -132,18 +134,20 @@ class WebhookWorker:
 
     async def _run(self) -> None:
         while not self._stopping:
+            wait = self.poll_s
             try:
                 taken = await self.poll()
                 await self.refresh_backlog()
+                self._outage.succeeded()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # the store is down: keep trying, never die silently
-                log.warning("webhook_poll_failed", error=repr(exc))
+            except Exception as exc:  # the store is down: keep trying, backing off, said once
+                wait = self._outage.failed(exc)
                 taken = 0
             if not taken:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_s)
+                    await asyncio.wait_for(self._wake.wait(), wait)
 
     # -- one round ----------------------------------------------------------------------------
     async def poll(self) -> int:
