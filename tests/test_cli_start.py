@@ -46,7 +46,7 @@ def test_version_and_help_import_no_framework(args: tuple[str, ...]) -> None:
 
 
 def test_a_sub_command_loads_what_it_needs() -> None:
-    code, modules, _ = loaded("qr", "decode", "not-a-qr")  # qr needs its codec, not the web stack
+    _code, modules, _ = loaded("qr", "decode", "not-a-qr")  # qr needs its codec, not the web stack
     assert "gateway.qr" in modules and "aiohttp" not in modules and "redis" not in modules
 
 
