@@ -179,4 +179,6 @@ async def test_the_operator_listener_serves_every_documented_metric(stack: Stack
     days = [float(line.split()[-1]) for line in text.splitlines() if line.startswith("qrgw_signing_key_days_left{")]
     assert days and all(29 < d <= 30 for d in days)
     assert "qrgw_payments_in_flight 0.0" in text
+    webhooks = [sp for sp in stack.spans.get_finished_spans() if sp.name.startswith("webhook ")]
+    assert webhooks and all(sp.attributes and sp.attributes["qrgw.event_id"] for sp in webhooks)
     assert ready.status_code == 200 and ready.json()["components"]["fx_rates"]["ok"] is True
