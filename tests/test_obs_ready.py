@@ -115,9 +115,12 @@ class DownStore:
 
     def __init__(self) -> None:
         self.calls = 0
+        self.six = asyncio.Event()
 
     async def payments_in_progress(self, limit: int = 1000) -> list[str]:
         self.calls += 1
+        if self.calls >= 6:
+            self.six.set()
         raise StoreUnavailable("connection refused")
 
 
@@ -132,8 +135,7 @@ async def test_recovery_logs_one_warning_for_a_whole_outage() -> None:
     store = DownStore()
     recovery = Recovery(_Orch(store), None, interval_s=0.001)  # type: ignore[arg-type]
     recovery.start()
-    while store.calls < 6:
-        await asyncio.sleep(0.005)
+    await store.six.wait()
     await recovery.stop()
     configure_logging("WARNING", "json")
     lines = [json.loads(x) for x in logs.getvalue().splitlines()]
