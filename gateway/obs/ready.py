@@ -61,7 +61,7 @@ def valid_signing_keys(settings: Settings, now: datetime) -> list[str]:
 def _keys(app: web.Application) -> Component:
     valid = valid_signing_keys(app[SETTINGS], datetime.now(UTC))
     if not valid:
-        return {"ok": False, "code": "NO_VALID_SIGNING_KEY", "detail": "no gateway key is within its validity"}
+        return {"ok": False, "detail": "no gateway signing key is within its validity window"}
     return {"ok": True, "keyids": valid}
 
 
