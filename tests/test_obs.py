@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from aiohttp import web
+from loopback import start
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -84,13 +85,9 @@ async def stack(sandbox_env: SandboxEnvironment, monkeypatch: pytest.MonkeyPatch
     app = create_app(settings)
     app[TRACING].use(provider)
     app[SERVICES].update(policy=FAST, recovery_interval_s=0.02)
-    runners = [web.AppRunner(app), web.AppRunner(create_admin_app(app))]
-    urls = []
-    for runner, port in zip(runners, (env.gateway_port, 0), strict=True):
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", port)
-        await site.start()
-        urls.append(f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}")  # type: ignore[union-attr]
+    api, api_url = await start(app, env.gateway_port)
+    admin, admin_url = await start(create_admin_app(app))
+    runners, urls = [api, admin], [api_url, admin_url]
     pid = "kakaopay-kr"
     gw_keys = list(env.partner_registry(pid).partner_keys("qrgw"))
     auth = QrgwAuth(env.partner_keys[pid], KeyRegistry([env.partner_keys[pid]], gw_keys), "qrgw")

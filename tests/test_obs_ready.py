@@ -6,14 +6,14 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from aiohttp import web
+from loopback import start
+from test_fx_rates import Source, source  # noqa: F401  (the loopback FX source fixture)
 
 from gateway.app import create_app
 from gateway.config import Settings
@@ -28,30 +28,13 @@ def iso(dt: datetime) -> str:
     return dt.isoformat().replace("+00:00", "Z")
 
 
-@pytest.fixture
-async def rate_source() -> AsyncIterator[tuple[str, dict[str, Any]]]:
-    """A loopback FX source; the test sets the ``as_of`` it publishes."""
-    doc: dict[str, Any] = {"as_of": iso(datetime.now(UTC)), "rates": {"USD/KRW": "1385.20", "USD/CNY": "7.10"}}
-
-    async def rates(request: web.Request) -> web.Response:
-        return web.json_response(doc)
-
-    app = web.Application()
-    app.router.add_get("/rates", rates)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/rates", doc  # type: ignore[union-attr]
-    await runner.cleanup()
+def stale(src: Source, age: timedelta) -> None:
+    """The loopback FX source publishes a table of that age."""
+    src.body = {**src.body, "as_of": iso(datetime.now(UTC) - age)}
 
 
 async def serve(settings: Settings) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(create_app(settings))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    return await start(create_app(settings))
 
 
 def settings_for(tmp_path: Path, url: str, *, not_after: datetime | None = None) -> Settings:
@@ -63,16 +46,13 @@ def settings_for(tmp_path: Path, url: str, *, not_after: datetime | None = None)
                     fx={"rates": {"source": "http", "url": url, "max_age_s": 900, "poll_s": 1}})
 
 
-async def test_stale_fx_rates_make_readyz_503_naming_the_component(
-    tmp_path: Path, rate_source: tuple[str, dict[str, Any]]
-) -> None:
-    url, doc = rate_source
-    doc["as_of"] = iso(datetime.now(UTC) - timedelta(hours=2))  # every quote would fail FX_RATE_STALE
-    runner, base = await serve(settings_for(tmp_path, url))
+async def test_stale_fx_rates_make_readyz_503_naming_the_component(tmp_path: Path, source: Source) -> None:  # noqa: F811
+    stale(source, timedelta(hours=2))  # every quote would fail FX_RATE_STALE
+    runner, base = await serve(settings_for(tmp_path, source.url))
     try:
         async with httpx.AsyncClient(base_url=base) as c:
-            stale = await c.get("/readyz")
-            doc["as_of"] = iso(datetime.now(UTC))  # the source catches up: ready again
+            refused = await c.get("/readyz")
+            stale(source, timedelta(0))  # the source catches up: ready again
             for _ in range(100):  # the source is polled at most once a second without a fresh table
                 fresh = await c.get("/readyz")
                 if fresh.status_code == 200:
@@ -80,15 +60,16 @@ async def test_stale_fx_rates_make_readyz_503_naming_the_component(
                 await asyncio.sleep(0.05)
     finally:
         await runner.cleanup()
-    assert stale.status_code == 503
-    body = stale.json()
+    assert refused.status_code == 503
+    body = refused.json()
     assert body["status"] == "unavailable" and body["failing"] == ["fx_rates"]
     assert body["components"]["fx_rates"]["code"] == "FX_RATE_STALE" and body["components"]["store"]["ok"]
     assert fresh.status_code == 200 and fresh.json()["components"]["fx_rates"]["ok"] is True
 
 
-async def test_no_valid_signing_key_is_not_ready(tmp_path: Path, rate_source: tuple[str, dict[str, Any]]) -> None:
-    runner, base = await serve(settings_for(tmp_path, rate_source[0], not_after=datetime.now(UTC) - timedelta(1)))
+async def test_no_valid_signing_key_is_not_ready(tmp_path: Path, source: Source) -> None:  # noqa: F811
+    stale(source, timedelta(0))
+    runner, base = await serve(settings_for(tmp_path, source.url, not_after=datetime.now(UTC) - timedelta(1)))
     try:
         async with httpx.AsyncClient(base_url=base) as c:
             r = await c.get("/readyz")

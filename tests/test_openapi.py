@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiohttp import web
+from loopback import start
 
 from gateway.api.openapi import OPERATIONS
 from gateway.app import create_app
@@ -23,14 +23,10 @@ async def fetch(tmp_path: Path) -> tuple[dict[str, Any], set[tuple[str, str]], h
     app = create_app(settings)
     routes = {(r.method, r.resource.canonical) for r in app.router.routes()
               if r.method != "HEAD" and r.resource is not None}
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, url = await start(app)
     try:
         async with httpx.AsyncClient() as plain:  # no signature
-            r = await plain.get(f"http://127.0.0.1:{port}/openapi.json")
+            r = await plain.get(f"{url}/openapi.json")
     finally:
         await runner.cleanup()
     return r.json(), routes, r
