@@ -53,6 +53,8 @@ def test_the_installed_package_is_the_wheel_not_the_checkout(installed: Path, tm
     assert where.startswith(str(installed.parent)) and where.endswith("gateway/_defaults/gateway.toml")
     assert not where.startswith(str(ROOT))
     assert run(installed, tmp_path, "version").stdout.strip().startswith("qrgw ")
+    quote = run(installed, tmp_path, "fx", "quote", "--from", "KRW", "--to", "CNY", "--amount", "15000")
+    assert quote.returncode == 0 and "CNY" in quote.stdout, quote.stderr  # the packaged FX table is found
 
 
 def test_demo_runs_from_the_wheel(installed: Path, tmp_path: Path) -> None:
