@@ -19,13 +19,11 @@ from aiohttp import web
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan, Span, SpanKind, Status, StatusCode, Tracer
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from gateway.config import TracingSettings
+from gateway.obs.context import PROPAGATOR
 from gateway.store.base import Store
 from schemas.errors import ConfigError
-
-PROPAGATOR = TraceContextTextMapPropagator()
 
 
 def _build_provider(settings: TracingSettings) -> Any:
@@ -91,15 +89,19 @@ class Tracing:
             yield span
 
     @contextlib.contextmanager
-    def client_span(self, name: str, headers: MutableMapping[str, str], attributes: dict[str, Any]) -> Iterator[Span]:
-        """An outbound call's span; ``traceparent`` is written into ``headers``."""
+    def client_span(
+        self, name: str, headers: MutableMapping[str, str], attributes: dict[str, Any], parent: str | None = None
+    ) -> Iterator[Span]:
+        """An outbound call's span, in the trace of ``parent`` (a remembered ``traceparent``) when
+        given, else of the span in context; ``traceparent`` is written into ``headers``."""
+        ctx = PROPAGATOR.extract({"traceparent": parent}) if parent else None
         if not self.enabled:
-            span = trace.get_current_span()
-            if span.get_span_context().is_valid:  # pass the caller's trace on, at no cost
-                PROPAGATOR.inject(headers)
+            span = trace.get_current_span(ctx)
+            if span.get_span_context().is_valid:  # pass the trace on, at no cost
+                PROPAGATOR.inject(headers, context=ctx)
             yield span
             return
-        with self.tracer.start_as_current_span(name, kind=SpanKind.CLIENT, attributes=attributes) as span:
+        with self.tracer.start_as_current_span(name, context=ctx, kind=SpanKind.CLIENT, attributes=attributes) as span:
             PROPAGATOR.inject(headers)
             yield span
 

@@ -253,7 +253,9 @@ class WebhookWorker:
         headers: dict[str, str] = {"Content-Type": "application/json"}
         attrs = {"qrgw.partner": partner, "qrgw.event_id": str(event.get("event_id")),
                  "qrgw.event_type": str(event.get("type"))}
-        with self.tracing.client_span(f"webhook {partner}", headers, attrs) as span:  # adds traceparent
+        parent = event.get("traceparent")  # the trace of the change this event tells of
+        with self.tracing.client_span(f"webhook {partner}", headers, attrs,
+                                      parent if isinstance(parent, str) else None) as span:  # adds traceparent
             err = await self._send(partner, event, headers)
             if err is not None and span.is_recording():
                 span.set_status(StatusCode.ERROR, err)
