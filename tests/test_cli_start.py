@@ -88,6 +88,19 @@ def test_config_check_refuses_what_serve_would(tmp_path: Path, extra: str, names
     assert len(done.stderr.strip().splitlines()) == 1 and names in done.stderr, done.stderr
 
 
+def test_otlp_export_is_checked_for_its_exporter(tmp_path: Path) -> None:
+    """Tracing to a collector needs the ``otlp`` extra: config check says so rather than serve failing later."""
+    try:
+        import opentelemetry.exporter.otlp.proto.http  # noqa: F401
+        installed = True
+    except ImportError:
+        installed = False
+    cfg = _config(tmp_path, '[tracing]\nenabled = true\notlp_endpoint = "http://127.0.0.1:4318/v1/traces"\n')
+    done = subprocess.run(qrgw("config", "check", "--config", str(cfg)), capture_output=True, text=True, timeout=60)
+    assert (done.returncode == 0) is installed, done.stderr
+    assert installed or "tracing.otlp_endpoint" in done.stderr
+
+
 def test_a_port_in_use_is_one_line_and_a_non_zero_exit(tmp_path: Path) -> None:
     port = free_port()
     with socket.socket() as taken:

@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from adapters.sandbox.server import SandboxPartner
 from gateway.app import create_app
-from gateway.appkeys import SERVICES
+from gateway.appkeys import SERVICES, STORE
 from gateway.logging import configure_logging
 from gateway.obs.admin import create_admin_app
 from gateway.obs.tracing import TRACING
@@ -29,6 +29,7 @@ from gateway.payments.state import RetryPolicy
 from gateway.qr import samples
 from gateway.sandbox_env import SandboxEnvironment
 from gateway.signing import KeyRegistry, QrgwAuth
+from gateway.store.memory import MemoryStore
 
 FAST = RetryPolicy(call_attempts=2, backoff_base_s=0.005, backoff_cap_s=0.02, inquiry_intervals_s=(0.05, 0.1),
                    retry_cap_s=0.2, lease_s=3.0)
@@ -50,6 +51,7 @@ class Stack:
     spans: InMemorySpanExporter
     logs: io.StringIO
     partner_traceparents: list[str]
+    app: web.Application
 
     def access_lines(self) -> list[dict[str, Any]]:
         lines = [json.loads(line) for line in self.logs.getvalue().splitlines() if line.startswith("{")]
@@ -57,7 +59,11 @@ class Stack:
 
 
 @pytest.fixture
-async def stack(sandbox_env: SandboxEnvironment, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Stack]:
+async def stack(
+    sandbox_env: SandboxEnvironment, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> AsyncIterator[Stack]:
+    """The gateway traced into memory, or (``indirect`` param False) with tracing off as by default."""
+    traced = getattr(request, "param", True)
     env = sandbox_env
     assert env.settings is not None
     s = env.settings
@@ -83,7 +89,8 @@ async def stack(sandbox_env: SandboxEnvironment, monkeypatch: pytest.MonkeyPatch
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     app = create_app(settings)
-    app[TRACING].use(provider)
+    if traced:
+        app[TRACING].use(provider)
     app[SERVICES].update(policy=FAST, recovery_interval_s=0.02)
     api, api_url = await start(app, env.gateway_port)
     admin, admin_url = await start(create_admin_app(app))
@@ -92,7 +99,7 @@ async def stack(sandbox_env: SandboxEnvironment, monkeypatch: pytest.MonkeyPatch
     gw_keys = list(env.partner_registry(pid).partner_keys("qrgw"))
     auth = QrgwAuth(env.partner_keys[pid], KeyRegistry([env.partner_keys[pid]], gw_keys), "qrgw")
     client = httpx.AsyncClient(base_url=urls[0], timeout=15, auth=auth)
-    yield Stack(urls[0], urls[1], client, exporter, logs, seen)
+    yield Stack(urls[0], urls[1], client, exporter, logs, seen, app)
     await client.aclose()
     for runner in reversed(runners):
         await runner.cleanup()
@@ -181,3 +188,14 @@ async def test_the_operator_listener_serves_every_documented_metric(stack: Stack
     # delivered later, by the worker, yet in the trace of the payment that made the event
     assert all(sp.context and format(sp.context.trace_id, "032x") == TRACE_ID for sp in webhooks)
     assert ready.status_code == 200 and ready.json()["components"]["fx_rates"]["ok"] is True
+
+
+@pytest.mark.parametrize("stack", [False], indirect=True)
+async def test_tracing_off_costs_nothing_yet_passes_the_callers_trace_on(stack: Stack) -> None:
+    await pay(stack)
+    assert isinstance(stack.app[STORE], MemoryStore)  # no span wrapper around the store
+    assert stack.spans.get_finished_spans() == ()
+    # the caller's trace still reaches the partners, with the caller's own span as parent
+    assert stack.partner_traceparents
+    assert all(tp == f"00-{TRACE_ID}-{PARENT}-01" for tp in stack.partner_traceparents)
+    assert stack.access_lines()[0]["trace_id"] == TRACE_ID
