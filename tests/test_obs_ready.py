@@ -4,7 +4,6 @@ while the store is down and say so once."""
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,12 +11,13 @@ from typing import Any
 
 import httpx
 from aiohttp import web
+from jsonlogs import json_logs
 from loopback import start
 from test_fx_rates import Source, source  # noqa: F401  (the loopback FX source fixture)
 
 from gateway.app import create_app
 from gateway.config import Settings
-from gateway.logging import configure_logging, get_logger
+from gateway.logging import get_logger
 from gateway.obs.backoff import Outage
 from gateway.payments.recovery import Recovery
 from gateway.signing import generate_key, private_pem
@@ -79,16 +79,14 @@ async def test_no_valid_signing_key_is_not_ready(tmp_path: Path, source: Source)
 
 
 def test_outage_backs_off_exponentially_and_says_so_once() -> None:
-    logs = io.StringIO()
-    configure_logging("INFO", "json", logs)
-    outage = Outage(get_logger("t"), "recovery", base_s=0.5, cap_s=4.0, jitter=lambda: 1.0)
-    delays = [outage.failed(StoreUnavailable("down")) for _ in range(7)]
-    outage.succeeded()
-    outage.succeeded()
+    with json_logs() as logs:
+        outage = Outage(get_logger("t"), "recovery", base_s=0.5, cap_s=4.0, jitter=lambda: 1.0)
+        delays = [outage.failed(StoreUnavailable("down")) for _ in range(7)]
+        outage.succeeded()
+        outage.succeeded()
     assert delays == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0, 4.0]
     events = [json.loads(x)["event"] for x in logs.getvalue().splitlines()]
     assert events == ["store_unavailable_backing_off", "store_available_again"]
-    configure_logging("WARNING", "json")
 
 
 class DownStore:
@@ -98,7 +96,7 @@ class DownStore:
         self.calls = 0
         self.six = asyncio.Event()
 
-    async def payments_in_progress(self, limit: int = 1000) -> list[str]:
+    async def payments_due(self, now: datetime, limit: int = 500) -> tuple[list[str], datetime | None]:
         self.calls += 1
         if self.calls >= 6:
             self.six.set()
@@ -111,14 +109,12 @@ class _Orch:
 
 
 async def test_recovery_logs_one_warning_for_a_whole_outage() -> None:
-    logs = io.StringIO()
-    configure_logging("INFO", "json", logs)
     store = DownStore()
-    recovery = Recovery(_Orch(store), None, interval_s=0.001)  # type: ignore[arg-type]
-    recovery.start()
-    await store.six.wait()
-    await recovery.stop()
-    configure_logging("WARNING", "json")
+    with json_logs() as logs:
+        recovery = Recovery(_Orch(store), None, interval_s=0.001)  # type: ignore[arg-type]
+        recovery.start()
+        await store.six.wait()
+        await recovery.stop()
     lines = [json.loads(x) for x in logs.getvalue().splitlines()]
     assert [x["event"] for x in lines] == ["store_unavailable_backing_off"]
     assert lines[0]["loop"] == "recovery"

@@ -1,4 +1,5 @@
-"""FX metrics at the pricing seam: quotes issued, redeemed and expired, FX limit refusals by rule."""
+"""FX metrics at the pricing seam: quotes issued (and priced in-line), redeemed and expired, FX
+limit refusals by rule."""
 
 from __future__ import annotations
 
@@ -11,7 +12,11 @@ from schemas.errors import LimitExceeded, QuoteExpired
 
 
 class MeteredFxBridge(FxBridge):
-    """``FxBridge`` counting into ``metrics``; answers exactly as the bridge does."""
+    """``FxBridge`` counting into ``metrics``; answers exactly as the bridge does.
+
+    ``qrgw_fx_quotes_total{event}``: ``issued`` (a locked quote handed out), ``inline`` (a payment
+    without a quote, priced as it is made), ``redeemed`` (a quote taken by its payment), ``expired``
+    (a quote presented after it expired)."""
 
     def __init__(self, *args: Any, metrics: Metrics, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -19,8 +24,23 @@ class MeteredFxBridge(FxBridge):
 
     async def quote(self, **kwargs: Any) -> QuoteInfo:
         info = await super().quote(**kwargs)
-        self.metrics.quotes.labels("issued").inc()
+        self.metrics.quotes.labels("issued" if kwargs.get("persist", True) else "inline").inc()
         return info
+
+    async def peek(self, quote_id: str, **kwargs: Any) -> QuoteInfo:
+        try:
+            return await super().peek(quote_id, **kwargs)
+        except QuoteExpired:
+            self.metrics.quotes.labels("expired").inc()
+            raise
+
+    async def consume(self, quote_id: str, **kwargs: Any) -> None:
+        try:
+            await super().consume(quote_id, **kwargs)
+        except QuoteExpired:
+            self.metrics.quotes.labels("expired").inc()
+            raise
+        self.metrics.quotes.labels("redeemed").inc()
 
     async def redeem(self, quote_id: str, **kwargs: Any) -> QuoteInfo:
         try:
