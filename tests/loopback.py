@@ -12,3 +12,17 @@ async def start(app: web.Application, port: int = 0) -> tuple[web.AppRunner, str
     site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
     return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+
+async def scrape(gateway_app: web.Application) -> str:
+    """``GET /metrics`` of a running gateway app, through an operator listener started for the call."""
+    import httpx
+
+    from gateway.obs.admin import create_admin_app
+
+    runner, url = await start(create_admin_app(gateway_app))
+    try:
+        async with httpx.AsyncClient() as client:
+            return (await client.get(f"{url}/metrics")).text
+    finally:
+        await runner.cleanup()

@@ -18,7 +18,7 @@ from gateway.signing import generate_key, private_pem
 
 async def fetch(tmp_path: Path) -> tuple[dict[str, Any], set[tuple[str, str]], httpx.Response]:
     (tmp_path / "gw.pem").write_bytes(private_pem(generate_key("ed25519")))
-    settings = Settings(server={"base_url": "https://gw.example"},
+    settings = Settings(server={"public_url": "https://gw.example"},
                         gateway={"keys": [{"keyid": "qrgw-gw", "alg": "ed25519", "private_key": tmp_path / "gw.pem"}]})
     app = create_app(settings)
     routes = {(r.method, r.resource.canonical) for r in app.router.routes()

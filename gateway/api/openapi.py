@@ -122,7 +122,7 @@ def _operation(method: str, path: str, handler: Any) -> dict[str, Any]:
     return op
 
 
-def build_openapi(router: web.UrlDispatcher, base_url: str | None = None, version: str = "1") -> dict[str, Any]:
+def build_openapi(router: web.UrlDispatcher, public_url: str | None = None, version: str = "1") -> dict[str, Any]:
     """The document for every route ``router`` holds."""
     _, defs = models_json_schema([(m, "validation") for m in MODELS], ref_template=REF)
     paths: dict[str, dict[str, Any]] = {}
@@ -146,7 +146,7 @@ def build_openapi(router: web.UrlDispatcher, base_url: str | None = None, versio
             "version": version,
             "description": "Every request and response is signed (RFC 9421, PROTOCOL.md §2).",
         },
-        "servers": [{"url": base_url or "/"}],
+        "servers": [{"url": public_url or "/"}],
         "security": [{"qrgwSignature": []}],
         "paths": dict(sorted(paths.items())),
         "webhooks": webhooks,
@@ -159,7 +159,7 @@ def build_openapi(router: web.UrlDispatcher, base_url: str | None = None, versio
 
 async def openapi_handler(request: web.Request) -> web.Response:
     app = request.app
-    return web.json_response(build_openapi(app.router, app[SETTINGS].server.base_url))
+    return web.json_response(build_openapi(app.router, app[SETTINGS].server.public_url))
 
 
 def add_routes(app: web.Application) -> None:
