@@ -10,15 +10,14 @@
   ``server.max_header_bytes``, too many headers, a broken request line) is answered as signed
   ``application/problem+json`` (431 ``HEADER_TOO_LARGE`` / 400 ``BAD_REQUEST``), not text/plain.
 
-``GatewayRunner`` replaces ``web.AppRunner``; ``run`` replaces ``web.run_app`` for ``qrgw serve``.
+``GatewayRunner`` replaces ``web.AppRunner`` (``qrgw serve`` runs it beside the operator listener:
+``gateway.cli.serve``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
-import ssl
 import uuid
 from typing import Any
 
@@ -189,22 +188,3 @@ class GatewayRunner(web.AppRunner):
             **plain._kwargs,
         )
 
-
-def run(
-    app: web.Application, limits: ServerSettings, *, ssl_context: ssl.SSLContext | None, reuse_port: bool
-) -> None:
-    """Serve until SIGINT/SIGTERM, then shut down gracefully (stop accepting, let in-flight
-    requests finish within ``shutdown_grace_s``, run the app's cleanup)."""
-
-    async def serve() -> None:
-        runner = GatewayRunner(app, limits, handle_signals=True, shutdown_timeout=limits.shutdown_grace_s)
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, limits.host, limits.port, ssl_context=ssl_context, reuse_port=reuse_port or None)
-            await site.start()
-            await asyncio.Event().wait()
-        finally:
-            await runner.cleanup()
-
-    with contextlib.suppress(web.GracefulExit, KeyboardInterrupt):
-        asyncio.run(serve())
