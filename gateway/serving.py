@@ -27,6 +27,7 @@ from aiohttp.web_protocol import RequestHandler, _ErrInfo
 from gateway.api.problems import REQUEST_ID_HEADER, REQUEST_ID_KEY, problem_response
 from gateway.appkeys import KEYS
 from gateway.config import ServerSettings
+from gateway.obs.http import SERVER_NAME
 from gateway.signing import KeyRegistry, sign_answer, sign_response
 from schemas.errors import HeaderTooLarge, QrgwError, RequestError, RequestTimeout
 
@@ -121,6 +122,7 @@ class GuardedHandler(RequestHandler):
         rid = request.get(REQUEST_ID_KEY) or f"req_{uuid.uuid4().hex}"
         resp = problem_response(err, rid)
         resp.headers[REQUEST_ID_HEADER] = rid
+        resp.headers["Server"] = SERVER_NAME  # answered outside the app: its on_response_prepare never runs
         resp.force_close()
         if request.method != PLACEHOLDER_METHOD:  # a parsed request (an error past the middlewares)
             return sign_answer(self.registry, problem_response, request, resp, _signature(request))

@@ -14,6 +14,7 @@ from gateway.app import create_app
 from gateway.config import Settings
 from gateway.events import EVENT_TYPES
 from gateway.signing import generate_key, private_pem
+from gateway.testing.api import serve_api
 
 
 async def fetch(tmp_path: Path) -> tuple[dict[str, Any], set[tuple[str, str]], httpx.Response]:
@@ -53,3 +54,12 @@ async def test_security_scheme_servers_and_webhooks(tmp_path: Path) -> None:
     assert doc["components"]["schemas"]["WebhookEvent"]["properties"]["type"]["enum"] == sorted(EVENT_TYPES)
     refunds = doc["paths"]["/v1/payments/{payment_id}/refunds"]["post"]
     assert refunds["parameters"][0]["name"] == "payment_id" and "requestBody" in refunds
+
+
+async def test_no_version_banner_even_from_the_http_parser(tmp_path: Path) -> None:
+    """A head the parser refuses is answered outside the app (gateway.serving): still no banner."""
+    async with serve_api(tmp_path, hardened=True) as api, httpx.AsyncClient(base_url=api.url) as raw:
+        refused = await raw.get("/v1/payments/pay_x", headers={"X-Big": "a" * 20_000})
+        ok = await raw.get("/healthz")
+    assert refused.status_code == 431 and refused.headers["Server"] == "qrgw"
+    assert ok.headers["Server"] == "qrgw"

@@ -88,9 +88,12 @@ def make_observe_middleware(metrics: Metrics, tracing: Tracing) -> Middleware:
     return observe_middleware
 
 
+SERVER_NAME = "qrgw"  # the Server header: no framework, no version
+
+
 async def hide_server_banner(request: web.Request, response: web.StreamResponse) -> None:
     """``on_response_prepare``: name no framework or version in ``Server:``."""
-    response.headers["Server"] = "qrgw"
+    response.headers["Server"] = SERVER_NAME
 
 
 @dataclass(frozen=True)
