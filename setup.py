@@ -13,8 +13,11 @@ from typing import Any
 
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 
 SCAN = "gateway/qr/_scan.py"
+CONFIG_DIR = "config"  # the defaults, kept once at the repository root
+PACKAGED_CONFIG = os.path.join("gateway", "_defaults")  # where a built package carries them
 
 
 def _warn(msg: str) -> None:
@@ -63,4 +66,17 @@ class OptionalBuildExt(build_ext):  # type: ignore[misc]
         return [p for p in super().get_outputs() if os.path.exists(p)]
 
 
-setup(ext_modules=ext_modules(), cmdclass={"build_ext": OptionalBuildExt})
+class BuildPyWithDefaults(build_py):  # type: ignore[misc]
+    """Copy ``config/*.toml`` into ``gateway/_defaults`` of the build, so a wheel ships its defaults
+    (an editable checkout reads ``config/`` in place: ``gateway.config.config_dir``)."""
+
+    def run(self) -> None:
+        super().run()
+        target = os.path.join(self.build_lib, PACKAGED_CONFIG)
+        self.mkpath(target)
+        for name in sorted(os.listdir(CONFIG_DIR)):
+            if name.endswith(".toml"):
+                self.copy_file(os.path.join(CONFIG_DIR, name), os.path.join(target, name))
+
+
+setup(ext_modules=ext_modules(), cmdclass={"build_ext": OptionalBuildExt, "build_py": BuildPyWithDefaults})

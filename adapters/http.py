@@ -3,7 +3,8 @@
 TLS is verified by default (the partner's CA bundle if configured, a client certificate for
 mTLS); plain ``http://`` or ``tls_verify=False`` are refused unless the endpoint is a
 sandbox. Every call is logged (partner, op, path, status, latency, outcome — never headers,
-keys or bodies) and counted in Prometheus. Transport errors become ``PartnerUnavailable``,
+keys or bodies) and reported to the gateway's ``CallObserver`` (its metrics registry and
+traces). Transport errors become ``PartnerUnavailable``,
 unparseable or unverifiable answers ``PartnerProtocolError``; adapters turn both into
 ``Outcome.unknown``.
 """
@@ -18,9 +19,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
-from prometheus_client import Counter, Histogram
 
 from adapters.endpoint import PartnerEndpoint
+from adapters.observe import CallObserver, NullObserver
 from schemas.errors import ConfigError, PartnerError, PartnerProtocolError, PartnerUnavailable
 
 try:  # structlog is configured by the gateway; fall back to a no-op-safe logger if absent
@@ -31,17 +32,6 @@ except ImportError:  # pragma: no cover
     import logging
 
     _log = logging.getLogger("adapters.http")
-
-CALLS = Counter("qrgw_partner_calls_total", "Outbound partner calls", ["partner", "op", "outcome"])
-LATENCY = Histogram(
-    "qrgw_partner_call_seconds",
-    "Outbound partner call latency",
-    ["partner", "op"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-)
-OUTCOMES = Counter(
-    "qrgw_partner_outcomes_total", "Adapter outcomes by partner/op/kind", ["partner", "op", "kind"]
-)
 
 
 @contextmanager
@@ -91,12 +81,18 @@ def check_endpoint(ep: PartnerEndpoint) -> None:
 class OutboundHttp:
     """Owns one pooled client per partner; ``aclose()`` at shutdown.
 
-    ``transport`` (tests only) replaces the network for every client, e.g. a respx mock.
+    ``transport`` (tests only) replaces the network for every client, e.g. a respx mock;
+    ``observer`` receives every call (the gateway's metrics and traces).
     """
 
     def __init__(
-        self, *, transport: httpx.AsyncBaseTransport | None = None, max_connections: int = 100
+        self,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        max_connections: int = 100,
+        observer: CallObserver | None = None,
     ) -> None:
+        self.observer: CallObserver = observer or NullObserver()
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._eps: dict[str, PartnerEndpoint] = {}
         self._transport = transport
@@ -149,6 +145,7 @@ class OutboundHttp:
         hdrs = dict(headers or {})
         if body is not None:
             hdrs.setdefault("Content-Type", "application/json")
+        token = self.observer.call_started(ep.id, op, method, path, hdrs)  # may add traceparent
         started = time.perf_counter()
         outcome = "error"
         status: int | None = None
@@ -168,8 +165,7 @@ class OutboundHttp:
             raise
         finally:
             elapsed = time.perf_counter() - started
-            CALLS.labels(ep.id, op, outcome).inc()
-            LATENCY.labels(ep.id, op).observe(elapsed)
+            self.observer.call_ended(token, outcome, status, elapsed)
             _log.info(
                 "partner_call",
                 partner=ep.id,
@@ -181,9 +177,8 @@ class OutboundHttp:
                 outcome=outcome,
             )
 
-    @staticmethod
-    def record_outcome(partner: str, op: str, kind: str, code: str | None = None) -> None:
-        OUTCOMES.labels(partner, op, kind).inc()
+    def record_outcome(self, partner: str, op: str, kind: str, code: str | None = None) -> None:
+        self.observer.outcome(partner, op, kind)
         if kind != "succeeded":
             _log.info("partner_outcome", partner=partner, op=op, kind=kind, code=code)
 

@@ -2,7 +2,8 @@
 
 ``create_app(settings)`` builds the aiohttp application; its ``cleanup_ctx`` owns every
 resource with a lifetime (the store's pool, the outbound httpx clients, background workers),
-so start-up and graceful shutdown happen in one place.
+so start-up and graceful shutdown happen in one place. Its metrics are served by the operator
+app (``gateway.obs.admin``), never on this, the partner port.
 """
 
 from __future__ import annotations
@@ -18,30 +19,25 @@ from gateway.api.roles import make_roles_middleware
 from gateway.appkeys import KEYS, SERVICES, SETTINGS, STORE
 from gateway.config import Settings
 from gateway.keys import AppNonceStore, registry_from_settings
+from gateway.metrics import Metrics
+from gateway.obs import gauges
+from gateway.obs.http import hide_server_banner, make_observe_middleware
+from gateway.obs.ready import healthz, readyz
+from gateway.obs.tracing import TRACING, Tracing
 from gateway.payments import wiring as payment_wiring
+from gateway.payments.container import METRICS
 from gateway.signing import UNSIGNED_PATHS, make_jwks_handler, make_signing_middleware
 from gateway.store.factory import open_store
 from gateway.webhooks.wiring import webhooks_ctx
-from schemas.errors import ConfigError, QrgwError
-
-
-async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
-
-
-async def readyz(request: web.Request) -> web.Response:
-    try:
-        await request.app[STORE].ping()
-    except QrgwError as exc:
-        return web.json_response({"status": "unavailable", "code": exc.code}, status=503)
-    return web.json_response({"status": "ready"})
+from schemas.errors import ConfigError
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     store = await open_store(app[SETTINGS].store)
-    app[STORE] = store
+    app[STORE] = app[TRACING].wrap_store(store)  # a span per store call when tracing is on
     yield
     await store.aclose()
+    app[TRACING].shutdown()  # flush the last spans
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -60,6 +56,12 @@ def create_app(settings: Settings) -> web.Application:
         public_base_url=settings.server.public_url, local_hosts=(settings.server.host,),
     )
     app.middlewares.insert(1, signing)
+    # Outermost: the request's span, its access line and metrics see every final answer.
+    metrics, tracing = Metrics(), Tracing(settings.tracing)
+    app[METRICS], app[TRACING] = metrics, tracing
+    app.middlewares.insert(0, make_observe_middleware(metrics, tracing))
+    app.on_response_prepare.append(hide_server_banner)
+    gauges.install(app, metrics)
     app.cleanup_ctx.append(_store_ctx)
     payment_wiring.install(app)  # metrics, rate limits, payment services + recovery, /v1 routes
     app.cleanup_ctx.append(webhooks_ctx)  # outbox -> signed partner webhooks (after the store)

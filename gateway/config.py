@@ -23,7 +23,16 @@ from fx.settings import FXSettings
 from gateway.routing_settings import Coverage, RoutingPolicySettings
 from schemas.errors import ConfigError
 
-DEFAULTS_FILE = Path(__file__).resolve().parent.parent / "config" / "gateway.toml"
+
+def config_dir() -> Path:
+    """The folder of the shipped ``*.toml`` defaults: ``gateway/_defaults`` in an installed wheel
+    (``setup.py`` copies ``config/`` there), else the checkout's ``config/`` (editable installs)."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "_defaults"
+    return packaged if (packaged / "gateway.toml").is_file() else here.parent / "config"
+
+
+DEFAULTS_FILE = config_dir() / "gateway.toml"
 PATH_KEYS = frozenset(
     {"private_key", "public_key", "tls_cert", "tls_key", "client_ca", "ca_bundle", "client_cert",
      "client_key", "table_file", "secret_key_file", "list_file"}
@@ -182,6 +191,23 @@ class LoggingSettings(_Strict):
     format: Literal["auto", "json", "console"] = "auto"
 
 
+class AdminSettings(_Strict):
+    """The operator listener (``/metrics`` and, later, the admin API): never the partner port."""
+
+    enabled: bool = Field(default=False, description="Off unless configured")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8081, ge=0, le=65535)
+
+
+class TracingSettings(_Strict):
+    """OpenTelemetry tracing: off by default; on, spans go to an OTLP/HTTP collector."""
+
+    enabled: bool = False
+    otlp_endpoint: str | None = Field(default=None, description="e.g. http://127.0.0.1:4318/v1/traces")
+    service_name: str = Field(default="qrgw", min_length=1)
+    sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0, description="Of root traces; callers' choice kept")
+
+
 class Settings(BaseSettings):
     """The whole configuration; see ``config/gateway.toml`` for every key with a comment."""
 
@@ -200,6 +226,8 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     payments: PaymentSettings = Field(default_factory=PaymentSettings)
+    admin: AdminSettings = Field(default_factory=AdminSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -17,8 +17,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from gateway.obs.context import current_traceparent
 from schemas.payment import PaymentRecord
 
+INTERNAL_FIELDS = frozenset({"recipients", "traceparent"})  # kept in the outbox, never sent in the body
 EVENT_TYPES = frozenset({"payment.succeeded", "payment.failed", "payment.cancelled", "payment.refunded"})
 # Fields of the stored quote snapshot that partners get (never internal bookkeeping).
 _QUOTE_FIELDS = ("quote_id", "rate", "mid_rate", "spread_bps")
@@ -85,10 +87,12 @@ def payment_event(record: PaymentRecord, type: str, *, refund_id: str | None = N
         "created_at": _rfc3339(datetime.now(UTC)),
         "recipients": sorted({record.route.wallet, record.route.acquirer}),
         "data": data,
+        **({"traceparent": tp} if (tp := current_traceparent()) else {}),  # the delivery continues this trace
     }
 
 
 def wire_body(event: Mapping[str, Any]) -> bytes:
-    """The JSON body a partner receives: the event without the internal ``recipients`` list."""
-    doc = {k: v for k, v in event.items() if k != "recipients"}
+    """The JSON body a partner receives: the event without the internal ``recipients`` and
+    ``traceparent`` (the latter travels as the delivery's header)."""
+    doc = {k: v for k, v in event.items() if k not in INTERNAL_FIELDS}
     return json.dumps(doc, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()

@@ -1,4 +1,5 @@
-"""structlog set-up: JSON lines in production, a readable console on a terminal.
+"""structlog set-up: JSON lines in production, a readable console on a terminal; stdlib logging
+(libraries, aiohttp, ``fx.rates``) goes through the same processors, so the stream is all JSON.
 
 Every line of a request carries ``request_id`` (bound in a contextvar by the request-id
 middleware). ``redact`` keeps private keys, secrets, signatures and full payer ids out of
@@ -58,24 +59,40 @@ def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapp
 
 
 def configure_logging(level: str = "INFO", fmt: str = "auto", stream: Any = None) -> None:
-    """Configure structlog (and stdlib logging through it) once per process."""
+    """Configure structlog, and stdlib logging through the same processors, once per process:
+    every line — ours, aiohttp's, asyncio's, a library's — is JSON off a terminal, redacted, and
+    carries the request's ``request_id``/``trace_id`` when logged inside one."""
     stream = stream or sys.stderr
     use_console = fmt == "console" or (fmt == "auto" and hasattr(stream, "isatty") and stream.isatty())
     renderer: Any = structlog.dev.ConsoleRenderer(colors=False) if use_console else structlog.processors.JSONRenderer()
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            redact,
-            renderer,
-        ],
+        processors=[*shared, structlog.processors.format_exc_info, redact, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level]),
         logger_factory=structlog.PrintLoggerFactory(file=stream),
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=logging.WARNING, stream=stream, format="%(levelname)s %(name)s %(message)s")
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name, structlog.stdlib.ExtraAdder()],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                redact,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(max(logging.WARNING, logging.getLevelNamesMapping()[level]))
 
 
 def get_logger(name: str) -> Any:

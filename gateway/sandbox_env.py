@@ -25,11 +25,11 @@ from adapters.sandbox.ledger import merge_sums, violations
 from adapters.sandbox.oris import OrisSandbox
 from adapters.sandbox.qrgw import QrgwSandbox
 from adapters.sandbox.server import SandboxConfig, SandboxPartner
-from gateway.config import Settings, load_settings
+from gateway.config import Settings, config_dir, load_settings
 from gateway.qr import samples
 from gateway.signing import KeyRegistry, PublicKeyEntry, Signer, generate_key, private_pem, public_pem
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "config" / "sandbox.toml"
+TEMPLATE = config_dir() / "sandbox.toml"
 SCREENING_LIST = TEMPLATE.parent / "screening_sandbox.toml"
 GATEWAY_KEYS: tuple[tuple[str, str], ...] = (
     ("qrgw-sbx-ed25519", "ed25519"),  # the qrgw profile (§2): first = current signer

@@ -10,15 +10,14 @@
   ``server.max_header_bytes``, too many headers, a broken request line) is answered as signed
   ``application/problem+json`` (431 ``HEADER_TOO_LARGE`` / 400 ``BAD_REQUEST``), not text/plain.
 
-``GatewayRunner`` replaces ``web.AppRunner``; ``run`` replaces ``web.run_app`` for ``qrgw serve``.
+``GatewayRunner`` replaces ``web.AppRunner`` (``qrgw serve`` runs it beside the operator listener:
+``gateway.cli.serve``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
-import ssl
 import uuid
 from typing import Any
 
@@ -28,6 +27,7 @@ from aiohttp.web_protocol import RequestHandler, _ErrInfo
 from gateway.api.problems import REQUEST_ID_HEADER, REQUEST_ID_KEY, problem_response
 from gateway.appkeys import KEYS
 from gateway.config import ServerSettings
+from gateway.obs.http import SERVER_NAME
 from gateway.signing import KeyRegistry, sign_answer, sign_response
 from schemas.errors import HeaderTooLarge, QrgwError, RequestError, RequestTimeout
 
@@ -122,6 +122,7 @@ class GuardedHandler(RequestHandler):
         rid = request.get(REQUEST_ID_KEY) or f"req_{uuid.uuid4().hex}"
         resp = problem_response(err, rid)
         resp.headers[REQUEST_ID_HEADER] = rid
+        resp.headers["Server"] = SERVER_NAME  # answered outside the app: its on_response_prepare never runs
         resp.force_close()
         if request.method != PLACEHOLDER_METHOD:  # a parsed request (an error past the middlewares)
             return sign_answer(self.registry, problem_response, request, resp, _signature(request))
@@ -189,22 +190,3 @@ class GatewayRunner(web.AppRunner):
             **plain._kwargs,
         )
 
-
-def run(
-    app: web.Application, limits: ServerSettings, *, ssl_context: ssl.SSLContext | None, reuse_port: bool
-) -> None:
-    """Serve until SIGINT/SIGTERM, then shut down gracefully (stop accepting, let in-flight
-    requests finish within ``shutdown_grace_s``, run the app's cleanup)."""
-
-    async def serve() -> None:
-        runner = GatewayRunner(app, limits, handle_signals=True, shutdown_timeout=limits.shutdown_grace_s)
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, limits.host, limits.port, ssl_context=ssl_context, reuse_port=reuse_port or None)
-            await site.start()
-            await asyncio.Event().wait()
-        finally:
-            await runner.cleanup()
-
-    with contextlib.suppress(web.GracefulExit, KeyboardInterrupt):
-        asyncio.run(serve())

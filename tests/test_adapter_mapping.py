@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from functools import cache
 from typing import Any
 
 import httpx
 import pytest
 import respx
-from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
 from adapters.alipayplus import AlipayPlusAdapter
 from adapters.endpoint import PartnerEndpoint
 from adapters.http import OutboundHttp
 from adapters.kakaopay import KakaoPayAdapter
+from adapters.observe import NullObserver
 from adapters.qrgw import QrgwAdapter
 from gateway.signing import KeyRegistry, PublicKeyEntry, Signer, generate_key
 from gateway.testing.sandboxes import alipay_answer, debit_request, qrgw_answer
@@ -293,18 +293,31 @@ def test_tls_and_plain_http_refused_outside_sandbox() -> None:
     http.client(endpoint("qrgw", base_url="http://127.0.0.1:9", sandbox=True, tls_verify=False))
 
 
-async def test_calls_are_logged_and_counted_without_secrets() -> None:
-    a = KakaoPayAdapter(endpoint("kakaopay"), keys()[0], OutboundHttp())
+class Recorder(NullObserver):
+    """What the gateway's metrics and tracer would receive (adapters.observe.CallObserver)."""
 
-    def count(outcome: str) -> float:
-        labels = {"partner": "p", "op": "pay", "outcome": outcome}
-        return REGISTRY.get_sample_value("qrgw_partner_calls_total", labels) or 0.0
+    def __init__(self) -> None:
+        self.ended: list[tuple[str, str, int | None]] = []
+        self.kinds: list[str] = []
 
-    before_ok, before_timeout = count("ok"), count("timeout")
+    def call_started(self, partner: str, op: str, method: str, path: str, headers: MutableMapping[str, str]) -> object:
+        return f"{partner}/{op}"
+
+    def call_ended(self, token: object, outcome: str, status: int | None, seconds: float) -> None:
+        self.ended.append((str(token), outcome, status))
+
+    def outcome(self, partner: str, op: str, kind: str) -> None:
+        self.kinds.append(kind)
+
+
+async def test_calls_are_logged_and_reported_to_the_observer_without_secrets() -> None:
+    rec = Recorder()
+    a = KakaoPayAdapter(endpoint("kakaopay"), keys()[0], OutboundHttp(observer=rec))
     with capture_logs() as logs:
         await run(lambda: a.pay(req()), "POST", "/online/v1/payment/qr/approve", ka(200, APPROVED))
         await run(lambda: a.pay(req()), "POST", "/online/v1/payment/qr/approve", httpx.ConnectTimeout("t"))
-    assert count("ok") == before_ok + 1 and count("timeout") == before_timeout + 1
+    assert rec.ended == [("p/pay", "ok", 200), ("p/pay", "timeout", None)]
+    assert rec.kinds == ["succeeded", "unknown"]
     calls = [e for e in logs if e["event"] == "partner_call"]
     assert [c["outcome"] for c in calls] == ["ok", "timeout"]
     assert all(isinstance(c["latency_ms"], float) for c in calls)

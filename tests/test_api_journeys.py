@@ -41,6 +41,7 @@ FAST = RetryPolicy(
 class Gw:
     env: SandboxEnvironment
     clients: dict[str, httpx.AsyncClient]
+    app: web.Application
 
     def balance(self, partner: str, payer: str) -> int:
         b = self.env.sandbox(partner).ledger.balance(payer)
@@ -67,7 +68,7 @@ async def gw(sandbox_env: SandboxEnvironment) -> AsyncIterator[Gw]:
         )
         for pid in CALLERS
     }
-    yield Gw(env, clients)
+    yield Gw(env, clients, app)
     for c in clients.values():
         await c.aclose()
     await runner.cleanup()

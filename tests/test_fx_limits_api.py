@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from aiohttp import web
+from loopback import scrape
 
 import gateway.app
 from adapters.sandbox.oris import OrisSandbox
@@ -38,6 +39,7 @@ class Gw:
     url: str
     oris: OrisSandbox
     clients: dict[str, httpx.AsyncClient]
+    app: web.Application
 
 
 @pytest.fixture
@@ -81,7 +83,7 @@ async def gw(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[G
         p: httpx.AsyncClient(base_url=url, auth=QrgwAuth(s, KeyRegistry([s], [gw_entry]), "qrgw"))
         for p, s in signers.items()
     }
-    yield Gw(url, oris, clients)
+    yield Gw(url, oris, clients, app)
     for c in clients.values():
         await c.aclose()
     await runner.cleanup()
@@ -131,7 +133,7 @@ async def test_a_wallet_reads_what_its_payer_may_still_spend(gw: Gw) -> None:
     other = (await gw.clients["alipay-cn"].get("/v1/limits", params={"payer_id": "kr-payer"})).json()
     assert other["identity"] == "wallet" and rule(other, "resident_annual_usd")["used"]["value"] == "0"
     assert other["national"]["used"]["value"] == "0"
-    metrics = (await plain(gw, "/metrics")).text
+    metrics = await scrape(gw.app)  # the operator listener's /metrics
     assert 'qrgw_fx_registry_total{op="report",outcome="ok"} 1.0' in metrics
     assert 'qrgw_fx_screening_total{outcome="clear"} 1.0' in metrics
 
@@ -155,7 +157,7 @@ async def test_registry_down_refuses_and_screening_hit_refuses_before_the_debit(
     assert r.status_code == 403 and r.json()["code"] == "SCREENING_HIT"
     view = (await kakao.get("/v1/limits", params={"payer_id": "kr-payer"})).json()
     assert rule(view, "resident_annual_usd")["used"]["value"] == "0"  # neither counted anything
-    metrics = (await plain(gw, "/metrics")).text
+    metrics = await scrape(gw.app)  # the operator listener's /metrics
     assert 'qrgw_fx_registry_total{op="allowance",outcome="unavailable_refused"} 1.0' in metrics
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from loopback import scrape
 from test_api_journeys import Gw, body, gw  # noqa: F401  (gw: the gateway-over-sandboxes fixture)
 
 from gateway.qr import encode
@@ -97,8 +98,7 @@ async def test_open_circuit_takes_the_acquirer_out_of_routing(gw: Gw) -> None:  
     gw.env.sandbox("kakaopay-kr").faults.push("*", "5xx", count=10_000)
     r = await sg.post("/v1/payments", json=body("cb-1", seoul, "15000", "KRW", "sg-user-1", "SG", "SGD"))
     assert r.status_code in (201, 202), r.text  # taken; its outcome is found out later
-    async with httpx.AsyncClient(base_url=gw.env.gateway_url) as plain:
-        metrics = (await plain.get("/metrics")).text
+    metrics = await scrape(gw.app)  # the operator listener's /metrics
     assert 'qrgw_partner_circuit_state{partner="kakaopay-kr"} 2.0' in metrics
     assert 'qrgw_partner_circuit_state{partner="alipay-cn"} 0.0' in metrics
     sg0 = gw.balance("openwallet-sg", "sg-user-2")

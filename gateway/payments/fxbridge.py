@@ -184,8 +184,11 @@ class FxBridge:
         return m.to_wire()
 
 
-def build_fx_bridge(settings: Any, store: Any, metrics: CollectorRegistry, closers: list[Any]) -> FxBridge:
-    """The real pricing of the composition root: rates, quotes, registry, screening, policy."""
+def build_fx_bridge(
+    settings: Any, store: Any, metrics: CollectorRegistry, closers: list[Any], cls: Callable[..., FxBridge] = FxBridge
+) -> FxBridge:
+    """The real pricing of the composition root: rates, quotes, registry, screening, policy
+    (``cls``: the bridge to build, e.g. ``gateway.obs.fxmetrics.MeteredFxBridge``)."""
     from adapters.oris import OrisRegistry
     from fx.policy import FxPolicy
     from fx.rates import build_rates
@@ -209,7 +212,7 @@ def build_fx_bridge(settings: Any, store: Any, metrics: CollectorRegistry, close
     if fx.screening.enabled and fx.screening.list_file is not None:
         screener = ListScreener.from_file(fx.screening.list_file, fx.screening.review_countries)
     policy = FxPolicy(fx, store, rates, settings.business_day.zone, registry=guard)
-    return FxBridge(
+    return cls(
         QuoteService(rates, store, fx), policy, screener=screener,
         wallet_countries={p.id: p.country for p in settings.partners}, observe_screening=observe_screening,
     )

@@ -19,6 +19,7 @@ from datetime import datetime
 
 import structlog
 
+from gateway.obs.backoff import Outage
 from gateway.payments.orchestrator import Orchestrator
 from gateway.payments.service import ReversalService
 from gateway.payments.steps import Clock, utcnow
@@ -50,6 +51,7 @@ class Recovery:
         self._wake = asyncio.Event()
         self._next_due: datetime | None = None
         self._task: asyncio.Task[None] | None = None
+        self._outage = Outage(log, "recovery", base_s=interval_s)
 
     async def sweep(self) -> int:
         """One pass over the payments with work left; returns how many were due and driven."""
@@ -92,16 +94,18 @@ class Recovery:
         PURPOSE.set("background")  # this task's store calls are not a request's
         while not self._stop.is_set():
             self._wake.clear()
+            outage_wait: float | None = None
             try:
                 await self.sweep()
-            except QrgwError as exc:
-                log.warning("recovery_sweep_failed", code=exc.code)
+                self._outage.succeeded()
+            except QrgwError as exc:  # the store is down: back off, say so once (not every sweep)
+                outage_wait = self._outage.failed(exc)
                 self._next_due = None
             except Exception:
                 log.exception("recovery_sweep_crashed")
                 self._next_due = None
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wait(), self._sleep_s())
+                await asyncio.wait_for(self._wait(), self._sleep_s() if outage_wait is None else outage_wait)
 
     async def _wait(self) -> None:
         """Until stopped or woken."""

@@ -18,7 +18,6 @@ from aiohttp import web
 from gateway.api import limits, openapi, payments, quotes
 from gateway.api.edge import make_rate_limit_middleware
 from gateway.appkeys import SERVICES, SETTINGS, STORE
-from gateway.metrics import Metrics
 from gateway.payments.container import METRICS, PAYMENTS, PaymentServices
 from gateway.payments.orchestrator import Orchestrator
 from gateway.payments.ports import Partners, Pricing, QrResolver
@@ -37,10 +36,12 @@ def _build_partners(app: web.Application, closers: list[Any]) -> Partners:
     from adapters.factory import build_adapters
     from adapters.http import OutboundHttp
     from gateway.keys import registry_from_settings
+    from gateway.obs.http import PartnerCallObserver
+    from gateway.obs.tracing import TRACING
 
     settings = app[SETTINGS]
     registry = registry_from_settings(settings)
-    http = OutboundHttp()
+    http = OutboundHttp(observer=PartnerCallObserver(app[METRICS], app[TRACING]))
     closers.append(http)
     out = Partners()
     for p in settings.partners:
@@ -60,9 +61,15 @@ def _build_partners(app: web.Application, closers: list[Any]) -> Partners:
 
 
 def _build_pricing(app: web.Application, closers: list[Any]) -> Pricing:
+    from functools import partial
+
+    from gateway.obs.fxmetrics import MeteredFxBridge
     from gateway.payments.fxbridge import build_fx_bridge
 
-    return build_fx_bridge(app[SETTINGS], app[STORE], app[METRICS].registry, closers)
+    bridge = build_fx_bridge(app[SETTINGS], app[STORE], app[METRICS].registry, closers,
+                             cls=partial(MeteredFxBridge, metrics=app[METRICS]))
+    app[SERVICES]["rates"] = bridge.quotes.rates  # readiness and the FX age gauge look at it
+    return bridge
 
 
 def _build_resolver(app: web.Application) -> QrResolver:
@@ -132,13 +139,10 @@ async def payments_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def install(app: web.Application) -> None:
-    """Routes, metrics and rate limiting; called by ``create_app`` after the store context."""
-    metrics = Metrics()
-    app[METRICS] = metrics
-    app.middlewares.insert(1, metrics.middleware())  # outside signing: sees every final status
+    """Routes and rate limiting; called by ``create_app`` after the store context (metrics are
+    the app's, ``app[METRICS]``, served by the operator listener)."""
     app.middlewares.append(make_rate_limit_middleware(app[SETTINGS]))  # inside: partner_id is known
     app.cleanup_ctx.append(payments_ctx)
-    app.router.add_get("/metrics", metrics.handler)
     payments.add_routes(app)
     quotes.add_routes(app)
     limits.add_routes(app)

@@ -23,7 +23,9 @@ from schemas.errors import PayloadTooLarge, QrgwError, RequestError, SignatureIn
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 RenderError = Callable[[QrgwError, str | None], web.Response]
-UNSIGNED_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/.well-known/jwks.json"})
+# Public reads: probes, the gateway's keys and its API description. /metrics is not among them:
+# it is served on the operator listener only (gateway.obs.admin).
+UNSIGNED_PATHS = frozenset({"/healthz", "/readyz", "/.well-known/jwks.json", "/openapi.json"})
 log = logging.getLogger("gateway.signing")
 
 
@@ -168,6 +170,7 @@ def make_signing_middleware(
             return sign(request, render_error(_http_error(exc), rid), req_sig)
         request["partner_id"] = verified.partner_id
         request["signature"] = verified.signature
+        request["keyid"] = verified.keyid  # for the access log line
         try:
             resp = await handler(request)
         except QrgwError as exc:  # normally answered by problem_middleware inside us

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from gateway.appkeys import SERVICES, SETTINGS, STORE
 from gateway.keys import registry_from_settings
+from gateway.obs.tracing import TRACING
 from gateway.payments.container import METRICS
 from gateway.webhooks.worker import WebhookWorker, endpoints_from_settings
 
@@ -23,6 +24,7 @@ async def webhooks_ctx(app: web.Application) -> AsyncIterator[None]:
         endpoints_from_settings(settings.partners),
         settings.webhooks,
         registry=metrics.registry if metrics is not None else None,
+        tracing=app.get(TRACING),
     )
     app[SERVICES]["webhooks"] = worker
     await worker.start()

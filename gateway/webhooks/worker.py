@@ -27,10 +27,13 @@ from typing import Any, ClassVar, Protocol
 
 import httpx
 import structlog
+from opentelemetry.trace import StatusCode
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 
-from gateway.config import WebhookSettings
+from gateway.config import TracingSettings, WebhookSettings
 from gateway.events import wire_body
+from gateway.obs.backoff import Outage
+from gateway.obs.tracing import Tracing
 from gateway.signing import Signer, sign_request
 from gateway.store.base import OutboxEntry
 from gateway.webhooks.state import BlobStore, DeliveryState, load_state, record_dead_letter, save_state
@@ -89,12 +92,14 @@ class WebhookWorker:
         clock: Callable[[], float] = time.time,
         jitter: Callable[[], float] = random.random,
         poll_s: float = 0.2,
+        tracing: Tracing | None = None,
     ) -> None:
         self.store, self.signer, self.endpoints, self.settings = store, signer, dict(endpoints), settings
         self.group = group
         self.consumer = consumer or f"wh-{secrets.token_hex(4)}"
         self.clock, self.jitter, self.poll_s = clock, jitter, poll_s
         self.metrics = WebhookMetrics.of(registry)
+        self.tracing = tracing or Tracing(TracingSettings())  # off: no spans
         self._client = client
         self._own_client = client is None
         # Reclaim entries idle this long: a retry can never be due sooner than base_delay_s.
@@ -106,6 +111,7 @@ class WebhookWorker:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._backlog_at = 0.0
+        self._outage = Outage(log, "webhooks", base_s=max(poll_s, 0.05))
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -132,18 +138,20 @@ class WebhookWorker:
 
     async def _run(self) -> None:
         while not self._stopping:
+            wait = self.poll_s
             try:
                 taken = await self.poll()
                 await self.refresh_backlog()
+                self._outage.succeeded()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # the store is down: keep trying, never die silently
-                log.warning("webhook_poll_failed", error=repr(exc))
+            except Exception as exc:  # the store is down: keep trying, backing off, said once
+                wait = self._outage.failed(exc)
                 taken = 0
             if not taken:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_s)
+                    await asyncio.wait_for(self._wake.wait(), wait)
 
     # -- one round ----------------------------------------------------------------------------
     async def poll(self) -> int:
@@ -241,7 +249,19 @@ class WebhookWorker:
             await self.store.release_lease(lease, self.consumer)
 
     async def _post(self, partner: str, event: Mapping[str, Any]) -> str | None:
-        """POST the event to ``partner``; None on 2xx, else the error (never raises)."""
+        """POST the event to ``partner`` in a span of its own; None on 2xx, else the error (never raises)."""
+        headers: dict[str, str] = {"Content-Type": "application/json"}
+        attrs = {"qrgw.partner": partner, "qrgw.event_id": str(event.get("event_id")),
+                 "qrgw.event_type": str(event.get("type"))}
+        parent = event.get("traceparent")  # the trace of the change this event tells of
+        with self.tracing.client_span(f"webhook {partner}", headers, attrs,
+                                      parent if isinstance(parent, str) else None) as span:  # adds traceparent
+            err = await self._send(partner, event, headers)
+            if err is not None and span.is_recording():
+                span.set_status(StatusCode.ERROR, err)
+        return err
+
+    async def _send(self, partner: str, event: Mapping[str, Any], headers: dict[str, str]) -> str | None:
         url = self.endpoints.get(partner)
         if not url:
             # A partner without a webhook_url opted out of events: counted and logged, not retried.
@@ -249,7 +269,6 @@ class WebhookWorker:
             log.warning("webhook_no_endpoint", partner=partner, event_id=event.get("event_id"))
             return None
         body = wire_body(event)
-        headers: dict[str, str] = {"Content-Type": "application/json"}
         sign_request(self.signer, method="POST", url=url, headers=headers, body=body)
         assert self._client is not None, "start() the worker first"
         try:

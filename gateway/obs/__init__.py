@@ -1,0 +1,1 @@
+"""Observability: metrics, traces, access logs, readiness and the operator listener."""
