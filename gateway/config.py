@@ -208,6 +208,29 @@ class TracingSettings(_Strict):
     sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0, description="Of root traces; callers' choice kept")
 
 
+class FeeRate(_Strict):
+    """One role's fee: ``bps`` of the item's amount (its own currency) plus ``fixed`` minor units."""
+
+    bps: int = Field(default=0, ge=0, le=10000)
+    fixed: int = Field(default=0, ge=0)
+
+
+class PartnerFees(_Strict):
+    wallet: FeeRate = Field(default_factory=FeeRate)
+    acquirer: FeeRate = Field(default_factory=FeeRate)
+
+
+class SettlementSettings(_Strict):
+    """PROTOCOL.md §9.1 windows and fees (docs/settlement.md)."""
+
+    cutoff: str = Field(default="24:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$",
+                        description="Local time (business_day.zone) closing the window of a business day")
+    auto_close: bool = Field(default=True, description="Close due windows from the server (one process, a lease)")
+    check_interval_s: float = Field(default=30.0, gt=0, description="How often a server looks for a due window")
+    show_fx_margin: bool = Field(default=False, description="Partner reports show the mid rate and FX margin")
+    fees: dict[str, PartnerFees] = Field(default_factory=dict, description="Per partner id, per role")
+
+
 class Settings(BaseSettings):
     """The whole configuration; see ``config/gateway.toml`` for every key with a comment."""
 
@@ -228,6 +251,7 @@ class Settings(BaseSettings):
     payments: PaymentSettings = Field(default_factory=PaymentSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
+    settlement: SettlementSettings = Field(default_factory=SettlementSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -266,6 +290,9 @@ class Settings(BaseSettings):
         dupi = {i for i in idents if idents.count(i) > 1}
         if dupi:
             raise ValueError(f"routing: identifier {sorted(dupi)[0]!r} is routed twice")
+        unknown = sorted(set(self.settlement.fees) - set(by_id)) if self.partners else []
+        if unknown:
+            raise ValueError(f"settlement.fees: unknown partner {unknown[0]!r}")
         return self
 
     def partner(self, partner_id: str) -> PartnerSettings | None:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from gateway.settlement import check_day, day_balance, day_report, load_day, partner_report, to_csv
 from gateway.settlement.balance import record_offenses
-from gateway.settlement.csvio import COLUMNS
+from gateway.settlement.csvio import read_tables
 from gateway.testing.settlement import (
     PARTNERS,
     T0,
@@ -129,10 +129,13 @@ def test_random_days_balance_exactly(specs: list[dict[str, Any]]) -> None:
 @given(st.lists(payment_spec, min_size=1, max_size=12), st.sampled_from(IDS))
 def test_csv_and_json_agree(specs: list[dict[str, Any]], partner: str) -> None:
     d = load(build(specs))
-    for report in (partner_report(d.items, partner, DAY, "Asia/Seoul"), day_report(d, "Asia/Seoul")):
-        parsed = list(csv.DictReader(io.StringIO(to_csv(report))))
-        assert tuple(parsed[0].keys()) == COLUMNS if parsed else True
-        items = [r for r in parsed if r["record"] == "item"]
+    for report in (partner_report(d.items, partner, DAY, "Asia/Seoul", show_fx=True), day_report(d, "Asia/Seoul")):
+        tables = read_tables(to_csv(report))
+        assert all(r["partner_id"] for r in tables["items"] + tables["positions"])
+        if "positions" in report:
+            items = tables["items"]
+        else:  # the day report lists an item once per partner on its route: take the wallet's copy
+            items = [r for r in tables["items"] if r["partner_id"] == r["wallet"]]
         assert [r["item_id"] for r in items] == [i["item_id"] for i in report["items"]]
         for row, item in zip(items, report["items"], strict=True):
             assert row["payer_amount"] == item["payer_amount"]["value"]
@@ -140,7 +143,7 @@ def test_csv_and_json_agree(specs: list[dict[str, Any]], partner: str) -> None:
             assert row["margin"] == item["margin"]["value"]
             assert row["settles"] == str(item["settles"]).lower()
             assert row["status"] == item["status"] and row["rate"] == (item["rate"] or "")
-        positions = {(r["partner_id"], r["currency"]): r for r in parsed if r["record"] == "position"}
+        positions = {(r["partner_id"], r["currency"]): r for r in tables["positions"]}
         groups = ([(report["partner_id"], report["positions"])] if "positions" in report
                   else [(p["partner_id"], p["positions"]) for p in report["partners"]])
         assert len(positions) == sum(len(ps) for _, ps in groups)
@@ -160,7 +163,7 @@ def test_csv_and_json_agree(specs: list[dict[str, Any]], partner: str) -> None:
                 if r["acquirer"] == partner:
                     net[r["merchant_currency"]] -= sign * int(r["merchant_amount"])
             assert {c: str(v) for c, v in net.items()} == {c: r["net"] for (_, c), r in positions.items()}
-        margins = [r for r in parsed if r["record"] == "margin"]
+        margins = tables["margins"]
         assert [(r["pair"], r["margin"]) for r in margins] == [(m["pair"], m["margin"]) for m in report["fx_margin"]]
 
 
@@ -177,7 +180,7 @@ def test_mixed_day_report_layout() -> None:
     failed = make_payment("p-fail", wallet="alipay-cn", acquirer="kakaopay-kr", merchant_minor=999,
                           status=PaymentStatus.FAILED, at=T0 + timedelta(minutes=4))
     d = load([seoul, cn, refunded, cancelled, failed])
-    report = partner_report(d.items, "alipay-cn", DAY, "Asia/Seoul")
+    report = partner_report(d.items, "alipay-cn", DAY, "Asia/Seoul", show_fx=True)
     kinds = [(i["kind"], i["item_id"], i["role"], i["settles"]) for i in report["items"]]
     assert kinds == [("payment", "p-cn", "wallet", True), ("payment", "p-ref", "wallet", True),
                      ("payment", "p-cx", "acquirer", True), ("payment", "p-fail", "wallet", False),

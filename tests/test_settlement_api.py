@@ -6,8 +6,6 @@ CSV agree) and the day balances with no offense."""
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +19,7 @@ from gateway.app import create_app
 from gateway.appkeys import SERVICES, STORE
 from gateway.sandbox_env import SandboxEnvironment
 from gateway.settlement import check_day, load_day
+from gateway.settlement.csvio import read_tables
 from gateway.signing import KeyRegistry, QrgwAuth
 from gateway.testing.payments import FakeQR, FakeResolver
 
@@ -123,17 +122,33 @@ async def test_day_settles_and_every_event_arrives(gw: Gw) -> None:
     xb1_payer = int(xb1["payer_amount"]["value"])
     refund_item = next(i for i in rep["items"] if i["kind"] == "refund")
     # kakaopay-kr as wallet: paid dom + xb1 + xb2, got back xb2 (cancel) and the refund; as acquirer: dom + sg-1.
-    wallet_net = 15000 + xb1_payer - int(refund_item["payer_amount"]["value"])
-    assert int(krw_pos["net"]) == wallet_net - 15000 - 23456
+    refund_payer = int(refund_item["payer_amount"]["value"])
+    wallet_net = 15000 + xb1_payer - refund_payer
+    # Sandbox fees (config/sandbox.toml): kakaopay-kr wallet 20 bps, acquirer 50 bps + 10, half-up per
+    # item; the cancel returns xb2's whole fee, the refund its share of xb1's.
+    xb1_fee = round_half_up(xb1_payer * 20, 10000)
+    refund_fee = round_half_up(xb1_fee * refund_payer, xb1_payer)
+    assert int(krw_pos["wallet_fees"]) == round_half_up(15000 * 20, 10000) + xb1_fee - refund_fee
+    assert int(krw_pos["acquirer_fees"]) == round_half_up(15000 * 50, 10000) + 10 + round_half_up(23456 * 50, 10000) + 10
+    assert int(refund_item["wallet_fee"]["value"]) == refund_fee
+    assert "mid_rate" not in refund_item and "margin" not in refund_item and "fx_margin" not in rep
+    assert int(krw_pos["net"]) == (wallet_net + int(krw_pos["wallet_fees"])) - (15000 + 23456 - int(krw_pos["acquirer_fees"]))
     sgr = await sg.get(f"/v1/settlements/{day}")
     assert [i["payment_id"] for i in sgr.json()["items"]] == [sgp["payment_id"]]  # only its own
 
     r_csv = await kakao.get(f"/v1/settlements/{day}", params={"format": "csv"})
     assert r_csv.status_code == 200 and r_csv.headers["content-type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(r_csv.text)))
-    assert [r["item_id"] for r in rows if r["record"] == "item"] == [i["item_id"] for i in rep["items"]]
+    tables = read_tables(r_csv.text)
+    assert [r["item_id"] for r in tables["items"]] == [i["item_id"] for i in rep["items"]]
+    assert {r["partner_id"] for r in tables["items"] + tables["positions"]} == {"kakaopay-kr"}
+    assert "margin" not in r_csv.text.split("\r\n", 1)[0]
     r_acc = await kakao.get(f"/v1/settlements/{day}", headers={"Accept": "text/csv"})
     assert r_acc.headers["content-type"].startswith("text/csv")
+
+
+def round_half_up(num: int, den: int) -> int:
+    """Independent of the code under test: integer half-up of num/den (num, den >= 0)."""
+    return (2 * num + den) // (2 * den)
 
 
 async def test_bad_date_and_format_are_422(gw: Gw) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 import gateway.store.factory
 from gateway.cli import main
+from gateway.settlement.csvio import read_tables
 from gateway.store.memory import MemoryStore
 from gateway.testing.settlement import T0, add_refund, make_payment
 from schemas.payment import Payer, PaymentStatus
@@ -64,9 +65,11 @@ def test_report_json_csv_and_check(store: MemoryStore, tmp_path: Path, capsys: p
     assert sorted(i["item_id"] for i in rep["items"]) == ["p-dom", "p-f", "p-fx", "p-x"]
     assert all(int(b["difference"]) == 0 for b in rep["balance"])
     assert main(["settle", "--date", NEXT, "--partner", "alipay-cn", "--format", "csv"]) == 0
-    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
-    (item,) = [r for r in rows if r["record"] == "item"]
-    assert (item["kind"], item["payment_id"], item["role"]) == ("refund", "p-x", "wallet")
+    captured = capsys.readouterr()
+    (item,) = read_tables(captured.out)["items"]
+    assert (item["kind"], item["payment_id"], item["role"], item["partner_id"]) == ("refund", "p-x", "wallet",
+                                                                                  "alipay-cn")
+    assert "only sees its own process" in captured.err  # memory:// cannot see a server's payments
     assert main(["settle", "--date", DAY, "--check"]) == 0
     assert "balanced" in capsys.readouterr().out.splitlines()[-1]
 

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from gateway.appkeys import SETTINGS, STORE
 from gateway.settlement import load_day, parse_day, partner_report, to_csv
+from gateway.settlement.fees import FeeSchedule
 from schemas.errors import ValidationFailed
 
 
@@ -30,8 +31,10 @@ async def get_settlement(request: web.Request) -> web.Response:
     partner = str(request["partner_id"])
     day = parse_day(request.match_info["date"])
     as_csv = wants_csv(request)
-    loaded = await load_day(request.app[STORE], day)
-    report = partner_report(loaded.items, partner, day, request.app[SETTINGS].business_day.zone)
+    settings = request.app[SETTINGS]
+    loaded = await load_day(request.app[STORE], day, FeeSchedule.from_settings(settings.settlement.fees))
+    report = partner_report(loaded.items, partner, day, settings.business_day.zone,
+                            settings.settlement.show_fx_margin)
     if as_csv:
         resp = web.Response(body=to_csv(report).encode(), content_type="text/csv", charset="utf-8")
         resp.headers["Content-Disposition"] = f'attachment; filename="settlement-{partner}-{day}.csv"'

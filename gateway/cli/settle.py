@@ -19,6 +19,7 @@ from typing import Any
 from gateway.config import Settings, load_settings
 from gateway.settlement import check_day, day_balance, day_report, load_day, parse_day, partner_report, to_csv
 from gateway.settlement.day import Day
+from gateway.settlement.fees import FeeSchedule
 from gateway.settlement.fxreport import DEFAULT_PURPOSE_CODE, fx_report_csv
 from schemas.errors import ConfigError
 
@@ -67,7 +68,10 @@ async def _load(settings: Settings, day: str) -> Day:
 
     store = await open_store(settings.store)
     try:
-        return await load_day(store, day)
+        if settings.store.url.startswith("memory://"):
+            print("note: store memory:// only sees its own process: no payment a server (another process) "
+                  "made is here; settle a server's payments through its Redis store", file=sys.stderr)
+        return await load_day(store, day, FeeSchedule.from_settings(settings.settlement.fees))
     finally:
         await store.aclose()
 
@@ -89,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     elif not args.check or args.out is not None:
         report: dict[str, Any]
         if args.partner:
-            report = partner_report(loaded.items, args.partner, day, zone)
+            report = partner_report(loaded.items, args.partner, day, zone, settings.settlement.show_fx_margin)
         else:
             report = day_report(loaded, zone, [p.id for p in settings.partners])
         text = to_csv(report) if args.format == "csv" else json.dumps(report, indent=2, ensure_ascii=False)

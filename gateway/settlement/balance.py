@@ -2,11 +2,12 @@
 
 Per currency C, over the settled items of the day (docs/settlement.md, "The balance")::
 
-    owed_by_wallets(C) - owed_to_acquirers(C) - margin(C) - fx_sold(C) + fx_bought(C) = 0
+    owed_by_wallets(C) - owed_to_acquirers(C) - margin(C) - fees(C) - fx_sold(C) + fx_bought(C) = 0
 
-``owed_by_wallets`` / ``owed_to_acquirers`` are summed from every partner's report (each
-item counted through the partners on its route), ``margin`` / ``fx_sold`` (the mid-rate
-equivalents the gateway converts out of C) / ``fx_bought`` (merchant amounts it converts
+``owed_by_wallets`` (fees included) / ``owed_to_acquirers`` (net of their fees) are summed from
+every partner's report (each item counted through the partners on its route), ``fees`` from the
+items (wallet fees in the payer currency, acquirer fees in the merchant currency), ``margin`` /
+``fx_sold`` (the mid-rate equivalents the gateway converts out of C) / ``fx_bought`` (merchant amounts it converts
 into C) from the FX table. All terms are integer minor units: the check is exact.
 """
 
@@ -23,7 +24,9 @@ from gateway.settlement.items import EXACT, Item
 from gateway.settlement.report import margins_of, partners_of, positions_of
 from schemas.payment import PaymentRecord, PaymentStatus
 
-BALANCE_FIELDS = ("owed_by_wallets", "owed_to_acquirers", "margin", "fx_sold", "fx_bought", "difference")
+BALANCE_FIELDS = (
+    "owed_by_wallets", "owed_to_acquirers", "margin", "fees", "fx_sold", "fx_bought", "difference",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,12 +45,14 @@ class CurrencyBalance:
     owed_by_wallets: int = 0
     owed_to_acquirers: int = 0
     margin: int = 0
+    fees: int = 0
     fx_sold: int = 0
     fx_bought: int = 0
 
     @property
     def difference(self) -> int:
-        return self.owed_by_wallets - self.owed_to_acquirers - self.margin - self.fx_sold + self.fx_bought
+        return (self.owed_by_wallets - self.owed_to_acquirers - self.margin - self.fees - self.fx_sold
+                + self.fx_bought)
 
 
 def day_balance(items: Sequence[Item]) -> dict[str, CurrencyBalance]:
@@ -56,8 +61,12 @@ def day_balance(items: Sequence[Item]) -> dict[str, CurrencyBalance]:
     for partner in partners_of(items):
         mine = [i for i in items if partner in (i.wallet, i.acquirer)]
         for cur, p in positions_of(mine, partner).items():
-            out[cur].owed_by_wallets += p.wallet_gross - p.wallet_reversals
-            out[cur].owed_to_acquirers += p.acquirer_gross - p.acquirer_reversals
+            out[cur].owed_by_wallets += p.owes_as_wallet
+            out[cur].owed_to_acquirers += p.owed_as_acquirer
+    for i in items:
+        if i.settles:
+            out[i.payer_currency].fees += i.sign * i.wallet_fee
+            out[i.merchant_currency].fees += i.sign * i.acquirer_fee
     for pair, m in margins_of(items).items():
         merchant_cur, payer_cur = pair.split("/")
         out[payer_cur].margin += m.margin

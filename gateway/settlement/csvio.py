@@ -1,72 +1,158 @@
-"""The CSV form of a settlement report: one table, one row per record of the JSON report.
+"""The CSV form of a settlement report: one table per kind of record, each with its own header.
 
-Column ``record`` says what a row is: ``item``, ``position``, ``margin``, ``balance`` or
-``offense``; a row fills the columns of its kind and leaves the others empty. Amounts are
-the same integer minor-unit strings as in the JSON (docs/settlement.md lists every column).
+Tables, in this order, separated by one empty line: ``items``, ``positions``, ``margins`` (and,
+in the all-partners report, ``balance`` and ``offenses``). The first column of every table is
+``table`` (its name), the second ``partner_id``, filled on every row: an item's row names the
+partner whose report it is (the day report repeats an item once per partner on its route, with
+its ``role``), a margin row the partner the margin was earned on (empty only in the operator's
+day-wide ``margins`` / ``balance`` / ``offenses`` tables, which belong to no partner). Amounts are
+the same integer minor-unit strings as in the JSON; the mid rate and margin columns are absent
+when the report hides them (docs/settlement.md lists every column).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from gateway.settlement.balance import BALANCE_FIELDS
-from gateway.settlement.report import MARGIN_FIELDS, POSITION_FIELDS
+from gateway.settlement.report import FX_FIELDS, MARGIN_FIELDS, POSITION_FIELDS
 
 ITEM_COLUMNS = (
-    "kind", "item_id", "payment_id", "business_day", "at", "status", "settles", "role", "wallet", "acquirer",
-    "route_kind", "payer_currency", "payer_amount", "merchant_currency", "merchant_amount", "rate", "mid_rate",
-    "mid_equivalent", "margin",
+    "kind",
+    "item_id",
+    "payment_id",
+    "business_day",
+    "at",
+    "status",
+    "settles",
+    "role",
+    "wallet",
+    "acquirer",
+    "route_kind",
+    "payer_currency",
+    "payer_amount",
+    "merchant_currency",
+    "merchant_amount",
+    "wallet_fee",
+    "acquirer_fee",
+    *FX_FIELDS,
 )
-# Rows of other kinds reuse a column of the same name (a margin row's "payer_amount", a
-# balance row's "margin"), so the header lists each name once.
-COLUMNS: tuple[str, ...] = tuple(dict.fromkeys((
-    "record", "partner_id", *ITEM_COLUMNS, "currency", *POSITION_FIELDS, "pair", "items", *MARGIN_FIELDS,
-    *BALANCE_FIELDS, "code", "detail",
-)))
+POSITION_COLUMNS = ("currency", *POSITION_FIELDS)
+MARGIN_COLUMNS = ("pair", "merchant_currency", "payer_currency", *MARGIN_FIELDS)
+BALANCE_COLUMNS = ("currency", *BALANCE_FIELDS)
+OFFENSE_COLUMNS = ("payment_id", "item_id", "code", "detail")
+TABLES: dict[str, tuple[str, ...]] = {
+    "items": ITEM_COLUMNS,
+    "positions": POSITION_COLUMNS,
+    "margins": MARGIN_COLUMNS,
+    "balance": BALANCE_COLUMNS,
+    "offenses": OFFENSE_COLUMNS,
+}
 
 
 def item_row(item: Mapping[str, Any]) -> dict[str, str]:
     route = item["route"]
-    return {
-        "record": "item", "kind": item["kind"], "item_id": item["item_id"], "payment_id": item["payment_id"],
-        "business_day": item["business_day"], "at": item["at"], "status": item["status"],
-        "settles": "true" if item["settles"] else "false", "role": item.get("role", ""),
-        "wallet": route["wallet"], "acquirer": route["acquirer"], "route_kind": route["kind"],
-        "payer_currency": item["payer_amount"]["currency"], "payer_amount": item["payer_amount"]["value"],
+    row = {
+        "kind": item["kind"],
+        "item_id": item["item_id"],
+        "payment_id": item["payment_id"],
+        "business_day": item["business_day"],
+        "at": item["at"],
+        "status": item["status"],
+        "settles": "true" if item["settles"] else "false",
+        "role": item.get("role", ""),
+        "wallet": route["wallet"],
+        "acquirer": route["acquirer"],
+        "route_kind": route["kind"],
+        "payer_currency": item["payer_amount"]["currency"],
+        "payer_amount": item["payer_amount"]["value"],
         "merchant_currency": item["merchant_amount"]["currency"],
         "merchant_amount": item["merchant_amount"]["value"],
-        "rate": item["rate"] or "", "mid_rate": item["mid_rate"] or "",
-        "mid_equivalent": item["mid_equivalent"]["value"], "margin": item["margin"]["value"],
+        "wallet_fee": item["wallet_fee"]["value"],
+        "acquirer_fee": item["acquirer_fee"]["value"],
     }
+    if "mid_rate" in item:
+        row.update(
+            rate=item["rate"] or "",
+            mid_rate=item["mid_rate"] or "",
+            mid_equivalent=item["mid_equivalent"]["value"],
+            margin=item["margin"]["value"],
+        )
+    return row
 
 
-def rows(report: Mapping[str, Any]) -> list[dict[str, str]]:
-    """The report's CSV rows (partner report or day report)."""
-    out = [item_row(i) for i in report["items"]]
+def _role(item: Mapping[str, Any], partner: str) -> str:
+    r = item["route"]
+    return "+".join(n for n, p in (("wallet", r["wallet"]), ("acquirer", r["acquirer"])) if p == partner)
+
+
+def tables(report: Mapping[str, Any]) -> dict[str, list[dict[str, str]]]:
+    """The report's rows per table (partner report or day report)."""
+    out: dict[str, list[dict[str, str]]] = {name: [] for name in TABLES}
     if "positions" in report:  # a partner report
-        groups = [(report["partner_id"], report["positions"])]
+        me = str(report["partner_id"])
+        groups = [(me, report["positions"])]
+        out["items"] = [{"partner_id": me, **item_row(i)} for i in report["items"]]
+        owner = me
     else:
         groups = [(p["partner_id"], p["positions"]) for p in report["partners"]]
+        for i in report["items"]:
+            for p in dict.fromkeys((i["route"]["wallet"], i["route"]["acquirer"])):
+                out["items"].append({"partner_id": p, **item_row(i), "role": _role(i, p)})
+        owner = ""
     for partner, positions in groups:
-        for p in positions:
-            out.append({"record": "position", "partner_id": partner, **p})
-    for m in report["fx_margin"]:
-        out.append({"record": "margin", **{k: str(v) for k, v in m.items()}})
-    for b in report.get("balance", ()):
-        out.append({"record": "balance", **b})
-    for o in report.get("offenses", ()):
-        out.append({"record": "offense", "payment_id": o["payment_id"], "item_id": o["item_id"],
-                    "code": o["code"], "detail": o["detail"]})
+        out["positions"] += [{"partner_id": partner, **p} for p in positions]
+    margins = report.get("fx_margin", ())
+    out["margins"] = [{"partner_id": owner, **{k: str(v) for k, v in m.items()}} for m in margins]
+    out["balance"] = [{"partner_id": "", **b} for b in report.get("balance", ())]
+    out["offenses"] = [{"partner_id": "", **{k: o[k] for k in OFFENSE_COLUMNS}} for o in report.get("offenses", ())]
     return out
 
 
-def to_csv(report: Mapping[str, Any]) -> str:
+def write_table(name: str, columns: Sequence[str], rows: Iterable[Mapping[str, str]]) -> str:
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\r\n", extrasaction="raise")
+    w = csv.DictWriter(
+        buf, fieldnames=("table", "partner_id", *columns), lineterminator="\r\n", extrasaction="ignore", restval=""
+    )
     w.writeheader()
-    for row in rows(report):
-        w.writerow(row)
+    for row in rows:
+        w.writerow({"table": name, **row})
     return buf.getvalue()
+
+
+def to_csv(report: Mapping[str, Any], only: str | None = None) -> str:
+    """All tables (``only``: that one), an empty line between them. A table with no rows keeps
+    its header, so a reader always finds each one. Hidden FX columns are left out."""
+    show_fx = "fx_margin" in report
+    parts: list[str] = []
+    rows = tables(report)
+    for name, columns in TABLES.items():
+        if only not in (None, name) or (name in ("balance", "offenses") and "partners" not in report):
+            continue
+        if name == "items" and not show_fx:
+            columns = tuple(c for c in columns if c not in FX_FIELDS)
+        if name == "margins" and not show_fx:
+            continue
+        parts.append(write_table(name, columns, rows[name]))
+    return "\r\n".join(parts)
+
+
+def read_tables(text: str) -> dict[str, list[dict[str, str]]]:
+    """Parse ``to_csv`` output back into rows per table (tests, tools); an empty table is known
+    by its header."""
+    out: dict[str, list[dict[str, str]]] = {}
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        if not block.strip():
+            continue
+        reader = csv.DictReader(io.StringIO(block))
+        rows = list(reader)
+        head = set(reader.fieldnames or ())
+        out[
+            next(
+                n for n, cols in TABLES.items() if set(cols) - set(FX_FIELDS) <= head <= {"table", "partner_id", *cols}
+            )
+        ] = rows
+    return out

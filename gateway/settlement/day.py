@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from gateway.settlement.balance import Offense, balance_json, balance_offenses, day_balance, record_offenses
+from gateway.settlement.fees import NO_FEES, FeeSchedule
 from gateway.settlement.items import Item, items_of_day
 from gateway.settlement.report import item_json, margins_json, margins_of, partners_of, positions_json, positions_of
 from schemas.errors import ValidationFailed
@@ -29,10 +30,11 @@ class Day:
     day: str
     records: list[PaymentRecord]
     missing: list[str] = field(default_factory=list)  # indexed under the day but not found
+    fees: FeeSchedule = NO_FEES
 
     @property
     def items(self) -> list[Item]:
-        return items_of_day(self.records, self.day)
+        return items_of_day(self.records, self.day, self.fees)
 
 
 def parse_day(text: str) -> str:
@@ -45,7 +47,7 @@ def parse_day(text: str) -> str:
         raise ValidationFailed(f"date {text[:32]!r}: expected a business day as YYYY-MM-DD") from None
 
 
-async def load_day(store: DayStore, day: str) -> Day:
+async def load_day(store: DayStore, day: str, fees: FeeSchedule = NO_FEES) -> Day:
     """Every payment indexed under ``day`` (its own, or one of its cancels or refunds)."""
     ids = sorted(set(await store.payments_of_day(day)))
     records: list[PaymentRecord] = []
@@ -58,7 +60,7 @@ async def load_day(store: DayStore, day: str) -> Day:
                 missing.append(pid)
             else:
                 records.append(rec)
-    return Day(day, records, missing)
+    return Day(day, records, missing, fees)
 
 
 def check_day(d: Day) -> list[Offense]:

@@ -19,6 +19,7 @@ from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 from typing import Literal
 
 from fx.currency import exponent
+from gateway.settlement.fees import NO_FEES, FeeSchedule, payment_fees, refund_fees
 from schemas.payment import PaymentRecord, PaymentStatus
 
 Kind = Literal["payment", "cancel", "refund"]
@@ -49,6 +50,8 @@ class Item:
     mid_rate: str | None
     mid_equivalent: int  # payer currency minor units
     margin: int  # payer currency minor units: payer_amount - mid_equivalent
+    wallet_fee: int = 0  # payer currency minor units, charged (payment) or returned (reversal)
+    acquirer_fee: int = 0  # merchant currency minor units
 
     @property
     def sign(self) -> int:
@@ -88,7 +91,7 @@ def _rates(rec: PaymentRecord) -> tuple[str | None, str | None, Decimal | None]:
 
 
 def _item(rec: PaymentRecord, kind: Kind, item_id: str, day: str, at: datetime, status: str, settles: bool,
-          payer: int, merchant: int) -> Item:
+          payer: int, merchant: int, fees: tuple[int, int] = (0, 0)) -> Item:
     rate, mid, use = _rates(rec)
     pc, mc = rec.payer_amount.currency, rec.merchant_amount.currency
     mid_eq = merchant if use is None else mid_equivalent(merchant, mc, use, pc)
@@ -99,28 +102,31 @@ def _item(rec: PaymentRecord, kind: Kind, item_id: str, day: str, at: datetime, 
         settles=settles, wallet=rec.route.wallet, acquirer=rec.route.acquirer, route_kind=rec.route.kind,
         payer_currency=pc, payer_amount=payer, merchant_currency=mc, merchant_amount=merchant,
         rate=rate, mid_rate=mid, mid_equivalent=mid_eq, margin=payer - mid_eq,
+        wallet_fee=fees[0] if settles else 0, acquirer_fee=fees[1] if settles else 0,
     )
 
 
-def items_of(rec: PaymentRecord, day: str | None = None) -> list[Item]:
-    """The items of ``rec`` (of business day ``day`` when given), payment first."""
+def items_of(rec: PaymentRecord, day: str | None = None, fees: FeeSchedule = NO_FEES) -> list[Item]:
+    """The items of ``rec`` (of business day ``day`` when given), payment first, with their fees."""
     out: list[Item] = []
+    whole = payment_fees(rec, fees)
     if day is None or rec.business_day == day:
         out.append(_item(rec, "payment", rec.payment_id, rec.business_day, rec.created_at, str(rec.status),
-                         rec.status in _SETTLED_PAYMENT, rec.payer_amount.minor, rec.merchant_amount.minor))
+                         rec.status in _SETTLED_PAYMENT, rec.payer_amount.minor, rec.merchant_amount.minor, whole))
     c = rec.cancel
     if c is not None and (day is None or c.business_day == day):
         out.append(_item(rec, "cancel", c.cancel_request_id, c.business_day, c.updated_at, c.status,
-                         c.status == "SUCCEEDED", rec.payer_amount.minor, rec.merchant_amount.minor))
+                         c.status == "SUCCEEDED", rec.payer_amount.minor, rec.merchant_amount.minor, whole))
     for r in rec.refunds:
         if day is None or r.business_day == day:
             out.append(_item(rec, "refund", r.refund_id, r.business_day, r.updated_at, r.status,
-                             r.status == "SUCCEEDED", r.payer_amount.minor, r.amount.minor))
+                             r.status == "SUCCEEDED", r.payer_amount.minor, r.amount.minor,
+                             refund_fees(rec, r.refund_id, fees)))
     return out
 
 
-def items_of_day(records: list[PaymentRecord], day: str) -> list[Item]:
+def items_of_day(records: list[PaymentRecord], day: str, fees: FeeSchedule = NO_FEES) -> list[Item]:
     """Every item of business day ``day``, in a stable order (time, then id)."""
-    items = [i for rec in records for i in items_of(rec, day)]
+    items = [i for rec in records for i in items_of(rec, day, fees)]
     items.sort(key=lambda i: (i.at, i.payment_id, i.kind != "payment", i.item_id))
     return items

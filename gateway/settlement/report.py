@@ -15,7 +15,11 @@ from typing import Any
 
 from gateway.settlement.items import Item
 
-POSITION_FIELDS = ("wallet_gross", "wallet_reversals", "acquirer_gross", "acquirer_reversals", "net")
+POSITION_FIELDS = (
+    "wallet_gross", "wallet_reversals", "acquirer_gross", "acquirer_reversals", "wallet_fees", "acquirer_fees",
+    "net",
+)
+FX_FIELDS = ("rate", "mid_rate", "mid_equivalent", "margin")  # hidden from partners unless configured
 MARGIN_FIELDS = ("items", "payer_amount", "merchant_amount", "mid_equivalent", "margin")
 
 
@@ -33,10 +37,20 @@ class Position:
     wallet_reversals: int = 0  # payer amounts given back (cancels, refunds)
     acquirer_gross: int = 0  # merchant amounts of its payments as acquirer: it is owed them
     acquirer_reversals: int = 0  # merchant amounts taken back
+    wallet_fees: int = 0  # its fees as wallet, net of fees returned by reversals: it owes them
+    acquirer_fees: int = 0  # its fees as acquirer, net of returns: withheld from what it is owed
+
+    @property
+    def owes_as_wallet(self) -> int:
+        return self.wallet_gross - self.wallet_reversals + self.wallet_fees
+
+    @property
+    def owed_as_acquirer(self) -> int:
+        return self.acquirer_gross - self.acquirer_reversals - self.acquirer_fees
 
     @property
     def net(self) -> int:
-        return self.wallet_gross - self.wallet_reversals - self.acquirer_gross + self.acquirer_reversals
+        return self.owes_as_wallet - self.owed_as_acquirer
 
 
 @dataclass
@@ -58,12 +72,14 @@ def positions_of(items: Iterable[Item], partner: str) -> dict[str, Position]:
             continue
         if i.wallet == partner:
             p = out[i.payer_currency]
+            p.wallet_fees += i.sign * i.wallet_fee
             if i.sign > 0:
                 p.wallet_gross += i.payer_amount
             else:
                 p.wallet_reversals += i.payer_amount
         if i.acquirer == partner:
             p = out[i.merchant_currency]
+            p.acquirer_fees += i.sign * i.acquirer_fee
             if i.sign > 0:
                 p.acquirer_gross += i.merchant_amount
             else:
@@ -90,7 +106,7 @@ def _money(currency: str, minor: int) -> dict[str, str]:
     return {"currency": currency, "value": str(minor)}
 
 
-def item_json(i: Item, partner: str | None = None) -> dict[str, Any]:
+def item_json(i: Item, partner: str | None = None, show_fx: bool = True) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "kind": i.kind,
         "item_id": i.item_id,
@@ -106,9 +122,14 @@ def item_json(i: Item, partner: str | None = None) -> dict[str, Any]:
         "mid_rate": i.mid_rate,
         "mid_equivalent": _money(i.payer_currency, i.mid_equivalent),
         "margin": {"currency": i.payer_currency, "value": str(i.margin)},
+        "wallet_fee": _money(i.payer_currency, i.wallet_fee),
+        "acquirer_fee": _money(i.merchant_currency, i.acquirer_fee),
     }
     if partner is not None:
         doc["role"] = "+".join(r for r, p in (("wallet", i.wallet), ("acquirer", i.acquirer)) if p == partner)
+    if not show_fx:
+        for f in FX_FIELDS[1:]:
+            del doc[f]
     return doc
 
 
@@ -132,19 +153,22 @@ def margins_json(margins: dict[str, Margin]) -> list[dict[str, Any]]:
     return out
 
 
-def partner_report(items: Sequence[Item], partner: str, day: str, zone: str) -> dict[str, Any]:
+def partner_report(items: Sequence[Item], partner: str, day: str, zone: str, show_fx: bool = False) -> dict[str, Any]:
     """The report ``GET /v1/settlements/{day}`` answers to ``partner``: its items of the day
-    (as wallet or acquirer), its net position per currency, the FX margin on its items."""
+    (as wallet or acquirer) with their fees, its net position per currency, and, only when the
+    deployment shows it (``show_fx``), the gateway's mid rate and FX margin on its items."""
     mine = [i for i in items if partner in (i.wallet, i.acquirer)]
-    return {
+    doc: dict[str, Any] = {
         "partner_id": partner,
         "business_day": day,
         "zone": zone,
         "generated_at": _rfc3339(datetime.now(UTC)),
-        "items": [item_json(i, partner) for i in mine],
+        "items": [item_json(i, partner, show_fx) for i in mine],
         "positions": positions_json(positions_of(mine, partner)),
-        "fx_margin": margins_json(margins_of(mine)),
     }
+    if show_fx:
+        doc["fx_margin"] = margins_json(margins_of(mine))
+    return doc
 
 
 def partners_of(items: Iterable[Item], known: Iterable[str] = ()) -> list[str]:
