@@ -329,6 +329,43 @@ class Store(abc.ABC):
         claim, the lease and the record change in one script (one Cluster slot)."""
         return zlib.crc32(f"{scope}\x00{key}".encode()) % self.shards
 
+    # -- settlement windows and reconciliation (PROTOCOL.md §9.1; gateway/settlement/windows.py) --
+    # Closed windows, their frozen batches and the "last closed" pointer live together (one hash
+    # tag on Redis, so one script writes them all or nothing); recon exceptions beside them.
+    @abc.abstractmethod
+    async def open_event_group(self, group: str) -> None:
+        """Create consumer ``group`` on every shard's outbox (from its start) if absent, so the
+        outbox keeps each entry until that group acknowledged it too."""
+
+    @abc.abstractmethod
+    async def put_window(self, window: Mapping[str, Any], batches: Mapping[str, Mapping[str, Any]]) -> bool:
+        """Atomically store a closed ``window`` (``window_id``), its batches (partner id -> batch)
+        and make it the last closed window. False, writing nothing, if that window exists."""
+
+    @abc.abstractmethod
+    async def get_window(self, window_id: str) -> Mapping[str, Any] | None: ...
+
+    @abc.abstractmethod
+    async def last_window(self) -> Mapping[str, Any] | None:
+        """The most recently closed window, None before the first close."""
+
+    @abc.abstractmethod
+    async def get_batch(self, window_id: str, partner_id: str) -> Mapping[str, Any] | None: ...
+
+    @abc.abstractmethod
+    async def add_recon_exceptions(self, exceptions: Sequence[Mapping[str, Any]]) -> int:
+        """Store each exception whose ``exception_id`` is new (a known one, resolved or not, is
+        left as it is); answer how many were new."""
+
+    @abc.abstractmethod
+    async def recon_exceptions(self, window_id: str | None = None) -> list[Mapping[str, Any]]:
+        """Every stored exception (of ``window_id``), ordered by id."""
+
+    @abc.abstractmethod
+    async def resolve_recon_exception(self, exception_id: str, note: str, at: str) -> Mapping[str, Any] | None:
+        """Mark it resolved with ``note`` at ``at`` (a resolved one keeps its first resolution);
+        the stored exception, or None when unknown."""
+
 
 def due_score(record: PaymentRecord) -> float:
     """A payment's place in the due-time index: ``next_attempt_at`` (epoch seconds), 0 when unset."""

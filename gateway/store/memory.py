@@ -64,6 +64,8 @@ class MemoryStore(Store):
         self._buckets: dict[str, tuple[float, float]] = {}  # bucket -> (tokens, at)
         self._streams = [_Stream() for _ in range(shards)]
         self._seq = 0
+        self._settle: dict[str, str] = {}  # settlement windows, batches, "last" (JSON)
+        self._recx: dict[str, str] = {}  # recon exception id -> JSON
 
     # -- helpers ------------------------------------------------------------------------------------
     def _get(self, key: str) -> Any:
@@ -414,3 +416,54 @@ class MemoryStore(Store):
             g = self._group(stream, group)
             total += sum(1 for seq in stream.entries if seq > g["last"]) + len(g["pending"])
         return total
+
+    # -- settlement windows and reconciliation -------------------------------------------------------
+    async def open_event_group(self, group: str) -> None:
+        for stream in self._streams:
+            self._group(stream, group)
+
+    async def put_window(self, window: Mapping[str, Any], batches: Mapping[str, Mapping[str, Any]]) -> bool:
+        wid = str(window["window_id"])
+        if f"win:{wid}" in self._settle:
+            return False
+        self._settle[f"win:{wid}"] = json.dumps(dict(window))
+        for partner, batch in batches.items():
+            self._settle[f"batch:{wid}:{partner}"] = json.dumps(dict(batch))
+        self._settle["last"] = wid
+        return True
+
+    def _settle_doc(self, key: str) -> Mapping[str, Any] | None:
+        raw = self._settle.get(key)
+        return None if raw is None else dict(json.loads(raw))
+
+    async def get_window(self, window_id: str) -> Mapping[str, Any] | None:
+        return self._settle_doc(f"win:{window_id}")
+
+    async def last_window(self) -> Mapping[str, Any] | None:
+        last = self._settle.get("last")
+        return None if last is None else self._settle_doc(f"win:{last}")
+
+    async def get_batch(self, window_id: str, partner_id: str) -> Mapping[str, Any] | None:
+        return self._settle_doc(f"batch:{window_id}:{partner_id}")
+
+    async def add_recon_exceptions(self, exceptions: Sequence[Mapping[str, Any]]) -> int:
+        new = 0
+        for e in exceptions:
+            if str(e["exception_id"]) not in self._recx:
+                self._recx[str(e["exception_id"])] = json.dumps(dict(e))
+                new += 1
+        return new
+
+    async def recon_exceptions(self, window_id: str | None = None) -> list[Mapping[str, Any]]:
+        docs = (json.loads(self._recx[k]) for k in sorted(self._recx))
+        return [d for d in docs if window_id is None or d["window_id"] == window_id]
+
+    async def resolve_recon_exception(self, exception_id: str, note: str, at: str) -> Mapping[str, Any] | None:
+        raw = self._recx.get(exception_id)
+        if raw is None:
+            return None
+        doc = json.loads(raw)
+        if doc.get("resolved_at") is None:
+            doc.update(resolved_at=at, note=note)
+            self._recx[exception_id] = json.dumps(doc)
+        return dict(doc)

@@ -513,3 +513,49 @@ class RedisStore(Store):
             *(self._eval("BACKLOG", [self._outbox(s)], [group]) for s in range(self.shards))
         )
         return sum(int(c) for c in counts)
+
+    # -- settlement windows and reconciliation ----------------------------------------------------
+    def _stl(self, *parts: str) -> str:
+        return f"{self._prefix}{{stl}}:" + ":".join(parts)
+
+    async def open_event_group(self, group: str) -> None:
+        for shard in range(self.shards):
+            await self._ensure_group(self._outbox(shard), group)
+
+    async def put_window(self, window: Mapping[str, Any], batches: Mapping[str, Mapping[str, Any]]) -> bool:
+        wid = str(window["window_id"])
+        partners = sorted(batches)
+        keys = [self._stl("win", wid), self._stl("last"), *(self._stl("batch", wid, p) for p in partners)]
+        args = [json.dumps(dict(window)), wid, *(json.dumps(dict(batches[p])) for p in partners)]
+        return bool(await self._eval("PUT_WINDOW", keys, args))
+
+    async def _stl_doc(self, key: str) -> Mapping[str, Any] | None:
+        raw = await self._call("GET", key)
+        return None if raw is None else dict(json.loads(raw))
+
+    async def get_window(self, window_id: str) -> Mapping[str, Any] | None:
+        return await self._stl_doc(self._stl("win", window_id))
+
+    async def last_window(self) -> Mapping[str, Any] | None:
+        last = await self._call("GET", self._stl("last"))
+        return None if last is None else await self.get_window(_s(last))
+
+    async def get_batch(self, window_id: str, partner_id: str) -> Mapping[str, Any] | None:
+        return await self._stl_doc(self._stl("batch", window_id, partner_id))
+
+    async def add_recon_exceptions(self, exceptions: Sequence[Mapping[str, Any]]) -> int:
+        new = 0
+        for start in range(0, len(exceptions), 500):  # bounded script arguments
+            args = [x for e in exceptions[start:start + 500] for x in (str(e["exception_id"]), json.dumps(dict(e)))]
+            new += int(await self._eval("ADD_RECON", [self._stl("recx")], args))
+        return new
+
+    async def recon_exceptions(self, window_id: str | None = None) -> list[Mapping[str, Any]]:
+        found = await self._call("HGETALL", self._stl("recx"))
+        pairs = found.items() if isinstance(found, dict) else zip(found[::2], found[1::2], strict=True)
+        docs = [json.loads(v) for _k, v in sorted(pairs, key=lambda kv: _s(kv[0]))]
+        return [d for d in docs if window_id is None or d["window_id"] == window_id]
+
+    async def resolve_recon_exception(self, exception_id: str, note: str, at: str) -> Mapping[str, Any] | None:
+        raw = await self._eval("RESOLVE_RECON", [self._stl("recx")], [exception_id, note, at])
+        return None if raw is None else dict(json.loads(raw))

@@ -354,3 +354,36 @@ SCRIPTS: dict[str, str] = {
     "BACKLOG": BACKLOG,
     "RECLAIM_EVENTS": RECLAIM_EVENTS,
 }
+
+# -- settlement windows and reconciliation (all keys share the hash tag {stl}) -------------------
+# KEYS: window, last, batch... ARGV: window JSON, window id, batch JSON... (same order as KEYS[3..]).
+PUT_WINDOW = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[2], ARGV[2])
+for i = 3, #KEYS do redis.call('SET', KEYS[i], ARGV[i]) end
+return 1
+"""
+
+# KEYS: exceptions hash. ARGV: id, JSON, id, JSON ... Answers how many were new.
+ADD_RECON = """
+local new = 0
+for i = 1, #ARGV, 2 do new = new + redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return new
+"""
+
+# KEYS: exceptions hash. ARGV: id, note, at. Answers the stored JSON (first resolution kept), or nil.
+RESOLVE_RECON = """
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return false end
+local doc = cjson.decode(raw)
+if doc['resolved_at'] == nil or doc['resolved_at'] == cjson.null then
+  doc['resolved_at'] = ARGV[3]
+  doc['note'] = ARGV[2]
+  raw = cjson.encode(doc)
+  redis.call('HSET', KEYS[1], ARGV[1], raw)
+end
+return raw
+"""
+
+SCRIPTS.update({"PUT_WINDOW": PUT_WINDOW, "ADD_RECON": ADD_RECON, "RESOLVE_RECON": RESOLVE_RECON})
