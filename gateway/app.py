@@ -26,6 +26,7 @@ from gateway.obs.ready import healthz, readyz
 from gateway.obs.tracing import TRACING, Tracing
 from gateway.payments import wiring as payment_wiring
 from gateway.payments.container import METRICS
+from gateway.settlement.closer import settlement_ctx
 from gateway.signing import UNSIGNED_PATHS, make_jwks_handler, make_signing_middleware
 from gateway.store.factory import open_store
 from gateway.webhooks.wiring import webhooks_ctx
@@ -63,6 +64,7 @@ def create_app(settings: Settings) -> web.Application:
     app.on_response_prepare.append(hide_server_banner)
     gauges.install(app, metrics)
     app.cleanup_ctx.append(_store_ctx)
+    app.cleanup_ctx.append(settlement_ctx)  # before any outbox consumer: the settlement group keeps entries
     payment_wiring.install(app)  # metrics, rate limits, payment services + recovery, /v1 routes
     app.cleanup_ctx.append(webhooks_ctx)  # outbox -> signed partner webhooks (after the store)
     settlements.add_routes(app)

@@ -96,3 +96,23 @@ def wire_body(event: Mapping[str, Any]) -> bytes:
     ``traceparent`` (the latter travels as the delivery's header)."""
     doc = {k: v for k, v in event.items() if k not in INTERNAL_FIELDS}
     return json.dumps(doc, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
+
+
+def settlement_event(window_id: str, batch: Mapping[str, Any]) -> dict[str, Any]:
+    """``settlement.closed`` (PROTOCOL.md §9.1) for one partner's frozen batch of a window."""
+    partner = str(batch["partner_id"])
+    return {
+        "event_id": event_id(f"window:{window_id}", "settlement.closed", partner),
+        "type": "settlement.closed",
+        "created_at": _rfc3339(datetime.now(UTC)),
+        "recipients": [partner],
+        "data": {
+            "window_id": window_id,
+            "partner_id": partner,
+            "batch_id": batch["batch_id"],
+            "version": batch["version"],
+            "content_hash": batch["content_hash"],
+            "rows": batch["rows"],
+            "url": f"/v1/settlements/windows/{window_id}",
+        },
+    }

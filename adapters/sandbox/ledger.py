@@ -13,8 +13,11 @@ without the merchant credited or the debit reversed" across sandboxes.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 Status = Literal["SUCCEEDED", "FAILED"]
 # Neutral failure codes; families map them to their own vocabulary.
@@ -70,6 +73,20 @@ class Credit:
     reversed: int = 0
 
 
+@dataclass(frozen=True)
+class Movement:
+    """One money movement as the partner's books record it (its settlement file's row)."""
+
+    day: str  # business day (YYYY-MM-DD in the scheme's zone) it happened on
+    at: datetime
+    partner_ref: str
+    gateway_ref: str  # the id the gateway called it with (debit, credit, refund, reversal id)
+    type: Literal["debit", "credit", "refund", "reversal"]
+    currency: str
+    amount: int
+    status: Status
+
+
 @dataclass
 class PaymentSums:
     payment_id: str
@@ -97,8 +114,13 @@ class Ledger:
         *,
         balances: dict[str, int] | None = None,
         default_balance: int | None = 10**9,
+        zone: str = "Asia/Seoul",
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.partner_id = partner_id
+        self.zone = ZoneInfo(zone)
+        self.clock = clock
+        self.journal: list[Movement] = []  # first sight of each operation, in order
         self.currency = currency
         self.balances: dict[str, int] = dict(balances or {})
         self.default_balance = default_balance
@@ -112,6 +134,14 @@ class Ledger:
 
     def _ref(self, kind: str) -> str:
         return f"{self.partner_id}-{kind}-{next(self._seq):08d}"
+
+    def _record(self, typ: Any, gateway_ref: str, ans: Answer, currency: str, amount: int) -> None:
+        at = self.clock()
+        self.journal.append(Movement(at.astimezone(self.zone).date().isoformat(), at, ans.ref or "", gateway_ref,
+                                     typ, currency, amount, ans.status))
+
+    def movements(self, day: str) -> list[Movement]:
+        return [m for m in self.journal if m.day == day]
 
     def balance(self, payer: str) -> int | None:
         if payer not in self.balances and self.default_balance is not None:
@@ -142,6 +172,7 @@ class Ledger:
                 self.balances[payer] = bal - amount
                 ans = Answer("SUCCEEDED", ref)
         self.debits[debit_id] = Debit(debit_id, payment_id, payer, amount, currency, ref, ans, meta=meta)
+        self._record("debit", debit_id, ans, currency, amount)
         return ans
 
     def inquire_debit(self, debit_id: str) -> Debit | None:
@@ -160,7 +191,9 @@ class Ledger:
             return Answer("FAILED", d.ref, EXCEEDS, "debit already partly refunded; refund the rest")
         self.balances[d.payer] = self.balances.get(d.payer, 0) + d.amount
         d.cancelled = True
-        return Answer("SUCCEEDED", d.ref)
+        ans = Answer("SUCCEEDED", d.ref)
+        self._record("reversal", debit_id, ans, d.currency, d.amount)  # the debit given back whole
+        return ans
 
     def refund(self, refund_id: str, debit_id: str, amount: int, currency: str) -> Answer:
         seen = self.refunds.get(refund_id)
@@ -183,6 +216,7 @@ class Ledger:
             self.balances[d.payer] = self.balances.get(d.payer, 0) + amount
             ans = Answer("SUCCEEDED", ref)
         self.refunds[refund_id] = (debit_id, amount, ans)
+        self._record("refund", refund_id, ans, currency, amount)
         return ans
 
     # --- acquirer role ----------------------------------------------------------------------------
@@ -199,6 +233,7 @@ class Ledger:
             self.merchants[merchant] = self.merchants.get(merchant, 0) + amount
             ans = Answer("SUCCEEDED", ref)
         self.credits[credit_id] = Credit(credit_id, payment_id, merchant, amount, currency, ref, ans)
+        self._record("credit", credit_id, ans, currency, amount)
         return ans
 
     def inquire_credit(self, credit_id: str) -> Credit | None:
@@ -223,6 +258,7 @@ class Ledger:
             self.merchants[c.merchant] = self.merchants.get(c.merchant, 0) - amount
             ans = Answer("SUCCEEDED", ref)
         self.reversals[reversal_id] = (credit_id, amount, ans)
+        self._record("reversal", reversal_id, ans, currency, amount)
         return ans
 
     # --- inspection -------------------------------------------------------------------------------

@@ -12,8 +12,9 @@ from aiohttp import web
 
 from gateway.appkeys import SETTINGS, STORE
 from gateway.settlement import load_day, parse_day, partner_report, to_csv
+from gateway.settlement.csvio import batch_csv
 from gateway.settlement.fees import FeeSchedule
-from schemas.errors import ValidationFailed
+from schemas.errors import NotFound, ValidationFailed
 
 
 def wants_csv(request: web.Request) -> bool:
@@ -42,5 +43,24 @@ async def get_settlement(request: web.Request) -> web.Response:
     return web.json_response(report)
 
 
+async def get_window_batch(request: web.Request) -> web.Response:
+    """``GET /v1/settlements/windows/{window_id}``: the caller's frozen batch of a closed window,
+    exactly as frozen (its ``content_hash`` covers the body without that field); 404
+    ``SETTLEMENT_NOT_FOUND`` while the window is open or when it has no batch for the caller."""
+    partner = str(request["partner_id"])
+    window_id = parse_day(request.match_info["window_id"])
+    as_csv = wants_csv(request)
+    batch = await request.app[STORE].get_batch(window_id, partner)
+    if batch is None:
+        raise NotFound(f"no closed settlement window {window_id} for this partner", code="SETTLEMENT_NOT_FOUND")
+    if as_csv:
+        body = batch_csv(batch)
+        resp = web.Response(body=body.encode(), content_type="text/csv", charset="utf-8")
+        resp.headers["Content-Disposition"] = f'attachment; filename="batch-{partner}-{window_id}.csv"'
+        return resp
+    return web.json_response(dict(batch))
+
+
 def add_routes(app: web.Application) -> None:
+    app.router.add_get("/v1/settlements/windows/{window_id}", get_window_batch)
     app.router.add_get("/v1/settlements/{date}", get_settlement)

@@ -140,6 +140,15 @@ def to_csv(report: Mapping[str, Any], only: str | None = None) -> str:
     return "\r\n".join(parts)
 
 
+def batch_csv(batch: Mapping[str, Any]) -> str:
+    """A frozen batch as CSV: its ``items`` (one row per movement) and ``positions`` tables."""
+    cols = list(batch["columns"])
+    partner = str(batch["partner_id"])
+    rows = ({"partner_id": partner, **dict(zip(cols, r, strict=True))} for r in batch["rows"])
+    positions = ({"partner_id": partner, **p} for p in batch["positions"])
+    return write_table("items", cols, rows) + "\r\n" + write_table("positions", POSITION_COLUMNS, positions)
+
+
 def read_tables(text: str) -> dict[str, list[dict[str, str]]]:
     """Parse ``to_csv`` output back into rows per table (tests, tools); an empty table is known
     by its header."""
