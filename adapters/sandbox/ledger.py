@@ -85,6 +85,7 @@ class Movement:
     currency: str
     amount: int
     status: Status
+    of: str = ""  # a refund's / reversal's original operation (debit or credit id)
 
 
 @dataclass
@@ -135,10 +136,10 @@ class Ledger:
     def _ref(self, kind: str) -> str:
         return f"{self.partner_id}-{kind}-{next(self._seq):08d}"
 
-    def _record(self, typ: Any, gateway_ref: str, ans: Answer, currency: str, amount: int) -> None:
+    def _record(self, typ: Any, gateway_ref: str, ans: Answer, currency: str, amount: int, of: str = "") -> None:
         at = self.clock()
         self.journal.append(Movement(at.astimezone(self.zone).date().isoformat(), at, ans.ref or "", gateway_ref,
-                                     typ, currency, amount, ans.status))
+                                     typ, currency, amount, ans.status, of))
 
     def movements(self, day: str) -> list[Movement]:
         return [m for m in self.journal if m.day == day]
@@ -192,7 +193,7 @@ class Ledger:
         self.balances[d.payer] = self.balances.get(d.payer, 0) + d.amount
         d.cancelled = True
         ans = Answer("SUCCEEDED", d.ref)
-        self._record("reversal", debit_id, ans, d.currency, d.amount)  # the debit given back whole
+        self._record("reversal", debit_id, ans, d.currency, d.amount, debit_id)  # the debit given back whole
         return ans
 
     def refund(self, refund_id: str, debit_id: str, amount: int, currency: str) -> Answer:
@@ -216,7 +217,7 @@ class Ledger:
             self.balances[d.payer] = self.balances.get(d.payer, 0) + amount
             ans = Answer("SUCCEEDED", ref)
         self.refunds[refund_id] = (debit_id, amount, ans)
-        self._record("refund", refund_id, ans, currency, amount)
+        self._record("refund", refund_id, ans, currency, amount, debit_id)
         return ans
 
     # --- acquirer role ----------------------------------------------------------------------------
@@ -258,7 +259,7 @@ class Ledger:
             self.merchants[c.merchant] = self.merchants.get(c.merchant, 0) - amount
             ans = Answer("SUCCEEDED", ref)
         self.reversals[reversal_id] = (credit_id, amount, ans)
-        self._record("reversal", reversal_id, ans, currency, amount)
+        self._record("reversal", reversal_id, ans, currency, amount, credit_id)
         return ans
 
     # --- inspection -------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 from aiohttp import web
 
 from adapters.sandbox.faults import HEADER, Fault, FaultPlan
+from adapters.sandbox.files import WRITERS
 from adapters.sandbox.ledger import Ledger
 from gateway.signing import KeyRegistry, PublicKeyEntry, Signer, sign_response, verify_request
 from schemas import jsonsafe
@@ -265,12 +266,21 @@ class SandboxPartner(Loopback, abc.ABC):
             return web.json_response({"error": str(exc)}, status=400)
         return web.json_response({k: str(v) for k, v in self.ledger.balances.items()})
 
+    async def _settlement_file(self, request: web.Request) -> web.Response:
+        """The partner's own file of one business day's movements, in its family's format."""
+        day = request.query.get("day", "")
+        if len(day) != 10:
+            return web.json_response({"error": "day=YYYY-MM-DD required"}, status=400)
+        text = WRITERS[self.family](self.ledger.movements(day), self.cfg.client_id)
+        return web.Response(text=text, content_type="text/csv", charset="utf-8")
+
     def build_app(self) -> web.Application:
         app = web.Application(client_max_size=256 * 1024)
         for method, path, op in self.ROUTES:
             app.router.add_route(method, path, self._handler(op))
         app.router.add_post("/webhooks", self._webhook)
         app.router.add_get("/sandbox/ledger", self._ledger)
+        app.router.add_get("/sandbox/settlement-file", self._settlement_file)
         app.router.add_route("*", "/sandbox/faults", self._faults)
         app.router.add_post("/sandbox/balances", self._balances)
         app.router.add_get("/healthz", _ok)

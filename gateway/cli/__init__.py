@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "keys": "manage signing keys",
     "fx": "exchange-rate quotes and FX policy",
     "settle": "settlement report, balance check, FX extract",
+    "recon": "reconcile partner settlement files",
     "version": "print the version",
 }
 

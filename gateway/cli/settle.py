@@ -12,6 +12,7 @@ import asyncio
 import json
 import sys
 import tomllib
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from gateway.settlement import check_day, day_balance, day_report, load_day, par
 from gateway.settlement.day import Day
 from gateway.settlement.fees import FeeSchedule
 from gateway.settlement.fxreport import DEFAULT_PURPOSE_CODE, fx_report_csv
+from gateway.store.base import Store
 from schemas.errors import ConfigError
 
 
@@ -40,6 +42,13 @@ def register(sub: Any) -> None:
     p.add_argument("--fx-report", action="store_true", help="CSV of the day's cross-border payments flagged report")
     p.add_argument("--purpose-code", default=DEFAULT_PURPOSE_CODE, help="FX extract purpose code default")
     p.set_defaults(func=run)
+    acts = p.add_subparsers(dest="action", metavar="ACTION")
+    c = acts.add_parser("close", help="close a settlement window now (idempotent)",
+                        description="Freeze the window's batches (PROTOCOL.md §9.1). Default: the window whose "
+                        "cut-off passed last; --window closes one early (later items go to the next).")
+    c.add_argument("--config", type=Path, help="TOML file layered over config/gateway.toml (names the store)")
+    c.add_argument("--window", help="window id: its business day YYYY-MM-DD")
+    c.set_defaults(func=run_close)
 
 
 def today(settings: Settings) -> str:
@@ -63,17 +72,45 @@ def mid_rates(settings: Settings) -> dict[str, str]:
     return table
 
 
-async def _load(settings: Settings, day: str) -> Day:
+async def open_settle_store(settings: Settings) -> Store:
+    """The configured store; on ``memory://`` say that it cannot see a server's payments."""
     from gateway.store.factory import open_store
 
-    store = await open_store(settings.store)
+    if settings.store.url.startswith("memory://"):
+        print("note: store memory:// only sees its own process: no payment a server (another process) "
+              "made is here; settle a server's payments through its Redis store", file=sys.stderr)
+    return await open_store(settings.store)
+
+
+async def _load(settings: Settings, day: str) -> Day:
+    store = await open_settle_store(settings)
     try:
-        if settings.store.url.startswith("memory://"):
-            print("note: store memory:// only sees its own process: no payment a server (another process) "
-                  "made is here; settle a server's payments through its Redis store", file=sys.stderr)
         return await load_day(store, day, FeeSchedule.from_settings(settings.settlement.fees))
     finally:
         await store.aclose()
+
+
+async def _close(settings: Settings, window: str | None) -> dict[str, Any]:
+    from gateway.settlement.windows import CloseConfig, close_window, due_window
+
+    cfg = CloseConfig.from_settings(settings)
+    store = await open_settle_store(settings)
+    try:
+        wid = parse_day(window) if window else due_window(datetime.now(UTC), cfg)
+        doc, closed = await close_window(store, wid, cfg, owner=f"cli-{uuid.uuid4().hex[:12]}")
+        return {"closed_now": closed, **doc}
+    finally:
+        await store.aclose()
+
+
+def run_close(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    doc = asyncio.run(_close(settings, args.window))
+    print(json.dumps(doc, indent=2))
+    state = "closed" if doc["closed_now"] else "was already closed"
+    print(f"settle close {doc['window_id']}: {state}; {doc['items']} item(s), {len(doc['batches'])} batch(es)",
+          file=sys.stderr)
+    return 0
 
 
 def _emit(text: str, out: Path | None) -> None:

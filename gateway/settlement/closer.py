@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -14,6 +15,8 @@ import structlog
 from aiohttp import web
 
 from gateway.appkeys import SERVICES, SETTINGS, STORE
+from gateway.payments.container import METRICS
+from gateway.settlement.metrics import SettlementMetrics
 from gateway.settlement.windows import GROUP, CloseConfig, close_window, due_window
 from gateway.store.base import Store
 from schemas.errors import QrgwError
@@ -33,26 +36,31 @@ async def close_if_due(store: Store, cfg: CloseConfig, owner: str, now: datetime
     return due if closed else None
 
 
-async def _loop(store: Store, cfg: CloseConfig, owner: str, interval_s: float) -> None:
+async def _loop(store: Store, cfg: CloseConfig, owner: str, interval_s: float, metrics: SettlementMetrics) -> None:
     while True:
+        # First wait: a server starting (or a test) does not close a window in its first moments.
+        await asyncio.sleep(interval_s)
         try:
             await close_if_due(store, cfg, owner)
+            await metrics.refresh(store)
         except QrgwError as exc:  # another process closing, store down: try again next tick
             log.info("settlement_close_deferred", code=exc.code, detail=str(exc))
         except Exception:  # never let the loop die silently
             log.exception("settlement_close_failed")
-        await asyncio.sleep(interval_s)
 
 
 async def settlement_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     store = app[STORE]
     await store.open_event_group(GROUP)
+    registry = app[METRICS].registry if METRICS in app else None
+    metrics = SettlementMetrics.of(registry)
+    app[SERVICES]["settlement_metrics"] = metrics
     task: asyncio.Task[None] | None = None
     if settings.settlement.auto_close:
-        owner = f"closer-{id(app):x}"
+        owner = f"closer-{uuid.uuid4().hex[:12]}"
         task = asyncio.create_task(_loop(store, CloseConfig.from_settings(settings), owner,
-                                         settings.settlement.check_interval_s))
+                                         settings.settlement.check_interval_s, metrics))
         app[SERVICES]["settlement_closer"] = task
     try:
         yield

@@ -1,0 +1,39 @@
+"""Settlement gauges for ``/metrics``: reconciliation exceptions by kind and state, and the last
+closed window's sequence number. Refreshed from the store by the server's settlement loop (the
+numbers are shared by every process, imports included, so they are read, not counted here)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import ClassVar
+
+from prometheus_client import REGISTRY, CollectorRegistry, Gauge
+
+from gateway.settlement.recon import KINDS
+from gateway.store.base import Store
+
+
+class SettlementMetrics:
+    _by_registry: ClassVar[dict[int, SettlementMetrics]] = {}
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.exceptions = Gauge("qrgw_recon_exceptions", "Reconciliation exceptions in the store",
+                                ["kind", "state"], registry=registry)
+        self.last_window = Gauge("qrgw_settlement_last_window_seq", "Sequence number of the last closed window",
+                                 registry=registry)
+
+    @classmethod
+    def of(cls, registry: CollectorRegistry | None) -> SettlementMetrics:
+        reg = registry or REGISTRY
+        if id(reg) not in cls._by_registry:
+            cls._by_registry[id(reg)] = cls(reg)
+        return cls._by_registry[id(reg)]
+
+    async def refresh(self, store: Store) -> None:
+        counts = Counter((str(e["kind"]), "resolved" if e.get("resolved_at") else "open")
+                         for e in await store.recon_exceptions())
+        for kind in KINDS:
+            for state in ("open", "resolved"):
+                self.exceptions.labels(kind, state).set(counts.get((kind, state), 0))
+        last = await store.last_window()
+        self.last_window.set(int(last["seq"]) if last else 0)
