@@ -7,8 +7,6 @@ rate of the topology's USD table (not the record's snapshot)."""
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 from collections import defaultdict
 from datetime import timedelta
 from typing import Any

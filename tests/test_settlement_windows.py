@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
+from test_settlement_api import SEOUL, SHANGHAI, Gw, gw, pay
 
 from gateway.appkeys import SERVICES, STORE
 from gateway.settlement.batch import content_hash
 from gateway.settlement.recon import ImportResult, import_file
 from gateway.settlement.windows import CloseConfig, close_window
-from test_settlement_api import SEOUL, SHANGHAI, Gw, gw, pay
 
 __all__ = ["gw"]  # the fixture, shared with test_settlement_api
 
