@@ -174,6 +174,8 @@ async def close_window(store: Store, window_id: str, cfg: CloseConfig, *, owner:
             await announce(store, existing)
             return existing, False
         last = await store.last_window()
+        if last is not None:
+            await announce(store, last)  # in case its closer died between the write and the events
         if last is not None and str(last["window_id"]) >= window_id:
             raise InvalidState(f"window {window_id}: windows close in order, {last['window_id']} is closed")
         before = {str(k): str(v) for k, v in (last or {}).get("cursors", {}).items()}
