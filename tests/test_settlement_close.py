@@ -72,7 +72,8 @@ async def test_windows_take_what_became_final_since_the_last_close(store_case: S
     assert closed and w1["items"] == 3  # p-open is not final: in no window yet
     b1 = await batches(st, D1)
     kk = {(r[0], r[5], r[6]): r for r in b1["kakaopay-kr"]["rows"]}
-    assert set(kk) == {("payment", "acquirer", "credit"), ("payment", "wallet", "debit"), ("refund", "acquirer", "reversal")}
+    assert set(kk) == {("payment", "acquirer", "credit"), ("payment", "wallet", "debit"),
+                       ("refund", "acquirer", "reversal")}
     # 50 bps + 10 on the 100,000 KRW credit: 510; the refund of a quarter returns 128 (127.5 half-up).
     xb_credit = next(r for r in b1["kakaopay-kr"]["rows"] if r[1] == "p-xb" and r[0] == "payment")
     assert xb_credit[11] == "510" and kk[("refund", "acquirer", "reversal")][11] == "128"
