@@ -7,7 +7,8 @@ partner's key and every gateway answer's signature is verified. Journeys: a Chin
 Seoul (CNY→KRW), a Korean in Shanghai paying from prepaid KRW (KRW→CNY, FX policy), a domestic
 Korean payment, then a partial refund and a cancel. Every outcome is checked (statuses, amounts
 equal to the quotes, balances at the sandboxes moved exactly, the settlement day balances to
-zero); ``run_demo`` returns a summary whose ``ok`` says whether all held.
+zero, fees included); it ends by closing the day's settlement window and reconciling each
+sandbox's own settlement file against its frozen batch (no difference expected); ``run_demo`` returns a summary whose ``ok`` says whether all held.
 """
 
 from __future__ import annotations
@@ -25,12 +26,14 @@ from aiohttp import web
 
 from fx.money import Money
 from gateway.app import create_app
-from gateway.appkeys import STORE
+from gateway.appkeys import SETTINGS, STORE
+from gateway.demo_settle import close_and_reconcile
 from gateway.demo_journeys import DemoFailed, Flow, PartnerClient, Report, fmt_money, signed
 from gateway.logging import configure_logging
 from gateway.sandbox_env import SandboxEnvironment
 from gateway.serving import GatewayRunner
 from gateway.settlement import check_day, day_balance, load_day
+from gateway.settlement.fees import FeeSchedule
 
 __all__ = ["main", "run_demo"]
 
@@ -82,15 +85,15 @@ async def _settlement(app: web.Application, rep: Report, days: set[str]) -> dict
     out: dict[str, Any] = {}
     rep.say("== Settlement of the business day (qrgw settle --check) ==")
     for day in sorted(days):
-        loaded = await load_day(store, day)
+        loaded = await load_day(store, day, FeeSchedule.from_settings(app[SETTINGS].settlement.fees))
         offenses = check_day(loaded)
         items = [i for i in loaded.items if i.settles]
         bal = day_balance(items)
         for cur, b in sorted(bal.items()):
             m = {k: fmt_money(Money(getattr(b, k), cur)) for k in ("owed_by_wallets", "owed_to_acquirers", "margin",
-                                                                     "fx_sold", "fx_bought")}
+                                                                     "fees", "fx_sold", "fx_bought")}
             rep.say(f"  {day} {cur}: wallets owe {m['owed_by_wallets']}, acquirers are owed {m['owed_to_acquirers']}, "
-                    f"FX margin {m['margin']}, FX sold {m['fx_sold']}, bought {m['fx_bought']}: "
+                    f"FX margin {m['margin']}, fees {m['fees']}, FX sold {m['fx_sold']}, bought {m['fx_bought']}: "
                     f"difference {b.difference:+d}")
         for o in offenses:
             rep.say(f"  offense {o.code} {o.payment_id}: {o.detail}")
@@ -150,7 +153,10 @@ async def run_demo(
                     rep.say()
                 balances = await _balances(env, rep, before, flow)
                 rep.say()
-                settlement = await _settlement(app, rep, await flow.business_days())
+                days = await flow.business_days()
+                settlement = await _settlement(app, rep, days)
+                rep.say()
+                window = await close_and_reconcile(app, env, rep, max(days))
         finally:
             await runner.cleanup()
     ok = not rep.failures
@@ -167,6 +173,7 @@ async def run_demo(
         "steps": rep.steps,
         "balances": balances,
         "settlement": settlement,
+        "window": window,
         "checks": rep.checks,
         "failures": rep.failures,
         "error": error,

@@ -86,6 +86,12 @@ def test_demo_json_summary_is_consistent() -> None:
     days = doc["settlement"]
     assert days and all(d["offenses"] == [] and set(d["differences"].values()) == {0} for d in days.values())
     assert sum(d["payments"] for d in days.values()) >= 3
+    # The demo ends with the day's window closed and every sandbox's own file reconciled: nothing found.
+    win = doc["window"]
+    assert win["window"]["items"] == 5  # three payments, a refund, a cancel
+    assert set(win["partners"]) == {"alipay-cn", "kakaopay-kr", "openwallet-sg"}
+    assert all(p["exceptions"] == [] for p in win["partners"].values())
+    assert win["partners"]["kakaopay-kr"]["rows"] >= 7
     steps = doc["steps"]
     assert {s["response_keyid"] for s in steps} == {"qrgw-sbx-ed25519"}
     assert {s["step"] for s in steps} == {"decode", "quote", "payment", "refund", "cancel"}
