@@ -8,7 +8,8 @@ Seoul (CNY→KRW), a Korean in Shanghai paying from prepaid KRW (KRW→CNY, FX p
 Korean payment, then a partial refund and a cancel. Every outcome is checked (statuses, amounts
 equal to the quotes, balances at the sandboxes moved exactly, the settlement day balances to
 zero, fees included); it ends by closing the day's settlement window and reconciling each
-sandbox's own settlement file against its frozen batch (no difference expected); ``run_demo`` returns a summary whose ``ok`` says whether all held.
+sandbox's own settlement file against its frozen batch (no difference expected); ``run_demo``
+returns a summary whose ``ok`` says whether all held.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from aiohttp import web
 from fx.money import Money
 from gateway.app import create_app
 from gateway.appkeys import SETTINGS, STORE
-from gateway.demo_settle import close_and_reconcile
 from gateway.demo_journeys import DemoFailed, Flow, PartnerClient, Report, fmt_money, signed
+from gateway.demo_settle import close_and_reconcile
 from gateway.logging import configure_logging
 from gateway.sandbox_env import SandboxEnvironment
 from gateway.serving import GatewayRunner
