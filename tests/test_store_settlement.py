@@ -59,3 +59,17 @@ async def test_settlement_group_keeps_entries_other_groups_acknowledged(store_ca
     assert await st.outbox_backlog("settlement") == 0
     await st.open_event_group("settlement")  # idempotent
     assert await st.read_events("settlement", "s1") == []
+
+
+async def test_get_payments_reads_many_in_order(store_case: StoreCase) -> None:
+    from gateway.testing.settlement import make_payment
+
+    st = store_case.store
+    recs = [make_payment(f"pay-{n:02d}", wallet="alipay-cn", acquirer="kakaopay-kr", merchant_minor=100 + n)
+            for n in range(40)]
+    for r in recs:
+        await st.create_payment(r)
+    ids = [r.payment_id for r in reversed(recs)] + ["nope"]
+    got = await st.get_payments(ids)
+    assert got == [*reversed(recs), None]
+    assert await st.get_payments([]) == []

@@ -17,7 +17,6 @@ two closers that both got through would freeze one set of batches.
 
 from __future__ import annotations
 
-import asyncio
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -42,7 +41,7 @@ GROUP = "settlement"
 LEASE = "settlement:close"
 LEASE_MS = 10 * 60 * 1000  # far above a 100k-payment close (docs/benchmarks.md)
 _READ = 1000  # outbox entries per read
-_FETCH = 64  # concurrent get_payment calls
+_FETCH = 2000  # payments per bulk read
 _TAKES = {"payment.succeeded": "payment", "payment.cancelled": "cancel", "payment.refunded": "refund",
           "payment.failed": "void"}
 
@@ -122,7 +121,7 @@ async def _records(store: Store, ids: list[str]) -> dict[str, PaymentRecord]:
     out: dict[str, PaymentRecord] = {}
     for start in range(0, len(ids), _FETCH):
         chunk = ids[start:start + _FETCH]
-        for pid, rec in zip(chunk, await asyncio.gather(*(store.get_payment(p) for p in chunk)), strict=True):
+        for pid, rec in zip(chunk, await store.get_payments(chunk), strict=True):
             if rec is not None:
                 out[pid] = rec
     return out

@@ -338,6 +338,10 @@ class Store(abc.ABC):
         outbox keeps each entry until that group acknowledged it too."""
 
     @abc.abstractmethod
+    async def get_payments(self, payment_ids: Sequence[str]) -> list[PaymentRecord | None]:
+        """``get_payment`` of many at once (a close reads its window's payments in bulk)."""
+
+    @abc.abstractmethod
     async def put_window(self, window: Mapping[str, Any], batches: Mapping[str, Mapping[str, Any]]) -> bool:
         """Atomically store a closed ``window`` (``window_id``), its batches (partner id -> batch)
         and make it the last closed window. False, writing nothing, if that window exists."""

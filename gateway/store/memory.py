@@ -422,6 +422,9 @@ class MemoryStore(Store):
         for stream in self._streams:
             self._group(stream, group)
 
+    async def get_payments(self, payment_ids: Sequence[str]) -> list[PaymentRecord | None]:
+        return [await self.get_payment(pid) for pid in payment_ids]
+
     async def put_window(self, window: Mapping[str, Any], batches: Mapping[str, Mapping[str, Any]]) -> bool:
         wid = str(window["window_id"])
         if f"win:{wid}" in self._settle:

@@ -522,6 +522,28 @@ class RedisStore(Store):
         for shard in range(self.shards):
             await self._ensure_group(self._outbox(shard), group)
 
+    async def get_payments(self, payment_ids: Sequence[str]) -> list[PaymentRecord | None]:
+        # One pipeline per shard: its keys share a hash tag, so one node answers it on a Cluster.
+        by_shard: dict[int, list[int]] = {}
+        for i, pid in enumerate(payment_ids):
+            by_shard.setdefault(self.shard_of(pid), []).append(i)
+
+        async def shard(idx: list[int]) -> list[Any]:
+            async with self._slots:
+                with unavailable("get_payments"):
+                    pipe = self._r.pipeline(transaction=False)
+                    for i in idx:
+                        pipe.hget(self._pay(payment_ids[i]), "j")
+                    return list(await pipe.execute())
+
+        out: list[PaymentRecord | None] = [None] * len(payment_ids)
+        if self._generation == 0:
+            await self._load_scripts(0)
+        for idx, raws in zip(by_shard.values(), await asyncio.gather(*map(shard, by_shard.values())), strict=True):
+            for i, raw in zip(idx, raws, strict=True):
+                out[i] = None if raw is None else PaymentRecord.model_validate_json(raw)
+        return out
+
     async def put_window(self, window: Mapping[str, Any], batches: Mapping[str, Mapping[str, Any]]) -> bool:
         wid = str(window["window_id"])
         partners = sorted(batches)
