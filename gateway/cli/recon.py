@@ -18,6 +18,7 @@ from typing import Any
 
 from gateway.cli.settle import open_settle_store
 from gateway.config import load_settings
+from gateway.logging import configure_logging
 from gateway.settlement.day import parse_day
 from gateway.settlement.recon import import_file
 from schemas.errors import NotFound, ValidationFailed
@@ -80,4 +81,5 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    configure_logging("WARNING", "auto", sys.stderr)  # stdout is one JSON document per line
     return asyncio.run(_run(args))

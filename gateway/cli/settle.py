@@ -104,7 +104,10 @@ async def _close(settings: Settings, window: str | None) -> dict[str, Any]:
 
 
 def run_close(args: argparse.Namespace) -> int:
+    from gateway.logging import configure_logging
+
     settings = load_settings(args.config)
+    configure_logging("WARNING", "auto", sys.stderr)  # stdout is the window document
     doc = asyncio.run(_close(settings, args.window))
     print(json.dumps(doc, indent=2))
     state = "closed" if doc["closed_now"] else "was already closed"
