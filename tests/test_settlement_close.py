@@ -144,3 +144,26 @@ async def test_two_closers_at_once_freeze_one_window(store_case: StoreCase) -> N
     assert w is not None and w["items"] == 20
     w_again, closed = await close_window(st, D3, CFG, owner="late")
     assert not closed and w_again == w
+
+
+async def test_the_due_window_closes_once_whoever_runs_the_loop(store_case: StoreCase) -> None:
+    from datetime import datetime
+
+    from gateway.settlement.closer import close_if_due
+    from gateway.settlement.windows import due_window
+
+    st = store_case.store
+    await st.open_event_group(GROUP)
+    await succeed(st, "p1", "alipay-cn", "kakaopay-kr", 5000)
+    evening = CloseConfig("Asia/Seoul", "18:00", FEES, partners=CFG.partners)
+    before = datetime.fromisoformat("2026-03-02T17:59:00+09:00")
+    after = datetime.fromisoformat("2026-03-02T18:00:00+09:00")
+    assert due_window(before, evening) == "2026-03-01" and due_window(after, evening) == "2026-03-02"
+    assert due_window(after, CFG) == "2026-03-01"  # cut-off 24:00: D closes at the start of D+1
+    got = await asyncio.gather(*(close_if_due(st, evening, f"gw{i}", after) for i in range(3)),
+                               return_exceptions=True)
+    assert got.count("2026-03-02") == 1  # the others found it closed, or the lease taken
+    assert all(g is None or g == "2026-03-02" or isinstance(g, InvalidState) for g in got)
+    w = await st.last_window()
+    assert w is not None and w["window_id"] == "2026-03-02" and w["cut_off"] == "2026-03-02T09:00:00Z"
+    assert await close_if_due(st, evening, "gw9", after) is None
