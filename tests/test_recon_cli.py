@@ -6,12 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
+from test_settlement_cli import use_store
 from test_settlement_close import succeed
 
-import gateway.store.factory
 from gateway.cli import main
 from gateway.settlement.windows import GROUP
 from gateway.store.memory import MemoryStore
@@ -29,16 +28,7 @@ def store(monkeypatch: pytest.MonkeyPatch) -> MemoryStore:
         await succeed(s, "p2", "alipay-cn", "alipay-cn", 700)
 
     asyncio.run(fill())
-
-    async def open_store(_settings: Any) -> MemoryStore:
-        return s
-
-    async def no_close() -> None:
-        return None
-
-    monkeypatch.setattr(gateway.store.factory, "open_store", open_store)
-    monkeypatch.setattr(s, "aclose", no_close)
-    return s
+    return use_store(monkeypatch, s)
 
 
 def test_close_then_import_resolve(store: MemoryStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

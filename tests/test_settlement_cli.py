@@ -41,10 +41,8 @@ async def fill(store: MemoryStore) -> None:
     await store.update_payment(new, expected_version=cur.version, reason="refund", extra_days=[NEXT])
 
 
-@pytest.fixture
-def store(monkeypatch: pytest.MonkeyPatch) -> MemoryStore:
-    s = MemoryStore()
-    asyncio.run(fill(s))
+def use_store(monkeypatch: pytest.MonkeyPatch, s: MemoryStore) -> MemoryStore:
+    """Make the CLI open ``s`` (and leave it open) instead of the configured store."""
 
     async def open_store(_settings: Any) -> MemoryStore:
         return s
@@ -55,6 +53,13 @@ def store(monkeypatch: pytest.MonkeyPatch) -> MemoryStore:
     monkeypatch.setattr(gateway.store.factory, "open_store", open_store)
     monkeypatch.setattr(s, "aclose", no_close)
     return s
+
+
+@pytest.fixture
+def store(monkeypatch: pytest.MonkeyPatch) -> MemoryStore:
+    s = MemoryStore()
+    asyncio.run(fill(s))
+    return use_store(monkeypatch, s)
 
 
 def test_report_json_csv_and_check(store: MemoryStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

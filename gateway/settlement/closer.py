@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import structlog
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
 from gateway.appkeys import SERVICES, SETTINGS, STORE
 from gateway.payments.container import METRICS
@@ -53,8 +54,7 @@ async def settlement_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     store = app[STORE]
     await store.open_event_group(GROUP)
-    registry = app[METRICS].registry if METRICS in app else None
-    metrics = SettlementMetrics.of(registry)
+    metrics = SettlementMetrics(app[METRICS].registry if METRICS in app else CollectorRegistry())
     app[SERVICES]["settlement_metrics"] = metrics
     task: asyncio.Task[None] | None = None
     if settings.settlement.auto_close:

@@ -5,29 +5,21 @@ numbers are shared by every process, imports included, so they are read, not cou
 from __future__ import annotations
 
 from collections import Counter
-from typing import ClassVar
 
-from prometheus_client import REGISTRY, CollectorRegistry, Gauge
+from prometheus_client import CollectorRegistry, Gauge
 
 from gateway.settlement.recon import KINDS
 from gateway.store.base import Store
 
 
 class SettlementMetrics:
-    _by_registry: ClassVar[dict[int, SettlementMetrics]] = {}
+    """One per app: its registry is the app's own (``gateway.metrics.Metrics``)."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.exceptions = Gauge("qrgw_recon_exceptions", "Reconciliation exceptions in the store",
                                 ["kind", "state"], registry=registry)
         self.last_window = Gauge("qrgw_settlement_last_window_seq", "Sequence number of the last closed window",
                                  registry=registry)
-
-    @classmethod
-    def of(cls, registry: CollectorRegistry | None) -> SettlementMetrics:
-        reg = registry or REGISTRY
-        if id(reg) not in cls._by_registry:
-            cls._by_registry[id(reg)] = cls(reg)
-        return cls._by_registry[id(reg)]
 
     async def refresh(self, store: Store) -> None:
         counts = Counter((str(e["kind"]), "resolved" if e.get("resolved_at") else "open")
