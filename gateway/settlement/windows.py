@@ -33,7 +33,6 @@ from gateway.settlement.fees import FeeSchedule
 from gateway.settlement.items import Item, items_of
 from gateway.store.base import OutboxEntry, Store
 from schemas.errors import InvalidState
-from schemas.payment import PaymentRecord
 
 log = structlog.get_logger("qrgw.settlement")
 
@@ -41,7 +40,7 @@ GROUP = "settlement"
 LEASE = "settlement:close"
 LEASE_MS = 10 * 60 * 1000  # far above a 100k-payment close (docs/benchmarks.md)
 _READ = 1000  # outbox entries per read
-_FETCH = 2000  # payments per bulk read
+_FETCH = 1000  # payments per bulk read
 _TAKES = {"payment.succeeded": "payment", "payment.cancelled": "cancel", "payment.refunded": "refund",
           "payment.failed": "void"}
 
@@ -117,39 +116,33 @@ async def _collect(store: Store, owner: str, before: Mapping[str, str]) -> _Take
     return out
 
 
-async def _records(store: Store, ids: list[str]) -> dict[str, PaymentRecord]:
-    out: dict[str, PaymentRecord] = {}
-    for start in range(0, len(ids), _FETCH):
-        chunk = ids[start:start + _FETCH]
-        for pid, rec in zip(chunk, await store.get_payments(chunk), strict=True):
-            if rec is not None:
-                out[pid] = rec
-    return out
-
-
-def _freeze(window_id: str, closed_at: str, cfg: CloseConfig, taken: _Taken,
-            records: Mapping[str, PaymentRecord]) -> tuple[dict[str, dict[str, Any]], int]:
+async def _freeze(store: Store, window_id: str, closed_at: str, cfg: CloseConfig,
+                  taken: _Taken) -> tuple[dict[str, dict[str, Any]], int]:
+    """Read the window's payments a chunk at a time (records are large; only their items and rows
+    are kept) and build each partner's batch."""
     items: dict[str, list[Item]] = defaultdict(list)
     rows: dict[str, list[list[str]]] = defaultdict(list)
     wanted: dict[str, set[tuple[str, str]]] = defaultdict(set)
     for pid, take, item_id in taken.refs:
         wanted[pid].add((take, item_id))
     count = 0
-    for pid in sorted(wanted):
-        rec = records.get(pid)
-        if rec is None:
-            log.error("settlement_record_missing", payment_id=pid, window_id=window_id)
-            continue
-        parties = dict.fromkeys((rec.route.wallet, rec.route.acquirer))
-        if ("void", pid) in wanted[pid]:
-            for p in parties:
-                rows[p] += void_rows(rec, p, cfg.show_fx)
-        for item in items_of(rec, None, cfg.fees):
-            if (item.kind, item.item_id) in wanted[pid] and item.settles:
-                count += 1
+    ids = sorted(wanted)
+    for start in range(0, len(ids), _FETCH):
+        chunk = ids[start:start + _FETCH]
+        for pid, rec in zip(chunk, await store.get_payments(chunk), strict=True):
+            if rec is None:
+                log.error("settlement_record_missing", payment_id=pid, window_id=window_id)
+                continue
+            parties = dict.fromkeys((rec.route.wallet, rec.route.acquirer))
+            if ("void", pid) in wanted[pid]:
                 for p in parties:
-                    items[p].append(item)
-                    rows[p] += item_rows(rec, item, p, cfg.show_fx)
+                    rows[p] += void_rows(rec, p, cfg.show_fx)
+            for item in items_of(rec, None, cfg.fees):
+                if (item.kind, item.item_id) in wanted[pid] and item.settles:
+                    count += 1
+                    for p in parties:
+                        items[p].append(item)
+                        rows[p] += item_rows(rec, item, p, cfg.show_fx)
     partners = sorted(set(cfg.partners) | set(items) | set(rows))
     return ({p: build_batch(window_id, p, closed_at, cfg.zone, items[p], rows[p], cfg.show_fx) for p in partners},
             count)
@@ -180,10 +173,9 @@ async def close_window(store: Store, window_id: str, cfg: CloseConfig, *, owner:
         before = {str(k): str(v) for k, v in (last or {}).get("cursors", {}).items()}
         await store.open_event_group(GROUP)
         taken = await _collect(store, owner, before)
-        records = await _records(store, sorted({pid for pid, _t, _i in taken.refs}))
         at = now or datetime.now(UTC)
         closed_at = at.isoformat().replace("+00:00", "Z")
-        batches, count = _freeze(window_id, closed_at, cfg, taken, records)
+        batches, count = await _freeze(store, window_id, closed_at, cfg, taken)
         window = {
             "window_id": window_id,
             "seq": int((last or {}).get("seq", 0)) + 1,
