@@ -14,6 +14,7 @@ from test_settlement_api import SEOUL, SHANGHAI, Gw, gw, pay
 
 from gateway.appkeys import SERVICES, STORE
 from gateway.settlement.batch import content_hash
+from gateway.settlement.csvio import read_tables
 from gateway.settlement.recon import ImportResult, import_file
 from gateway.settlement.windows import CloseConfig, close_window
 
@@ -84,6 +85,10 @@ async def test_close_freezes_batches_that_partners_fetch_and_reconcile(gw: Gw) -
     rows = [dict(zip(batch["columns"], row, strict=True)) for row in batch["rows"]]
     dom1 = next(x for x in rows if x["payment_id"] == made[0]["payment_id"] and x["type"] == "debit")
     assert (dom1["amount"], dom1["fee"]) == ("15000", "30")  # 20 bps wallet fee, half-up
+    as_csv = await kakao.get(f"/v1/settlements/windows/{day}", params={"format": "csv"})
+    tables = read_tables(as_csv.text)
+    assert len(tables["items"]) == len(batch["rows"]) and len(tables["positions"]) == len(batch["positions"])
+    assert {r["partner_id"] for r in tables["items"] + tables["positions"]} == {"kakaopay-kr"}
     sg = await gw.clients["openwallet-sg"].get(f"/v1/settlements/windows/{day}")
     assert {x[2] for x in sg.json()["rows"]} == {made[5]["payment_id"]}  # only its own movements
     assert (await kakao.get("/v1/settlements/windows/2020-01-01")).json()["code"] == "SETTLEMENT_NOT_FOUND"

@@ -159,9 +159,7 @@ def read_tables(text: str) -> dict[str, list[dict[str, str]]]:
         reader = csv.DictReader(io.StringIO(block))
         rows = list(reader)
         head = set(reader.fieldnames or ())
-        out[
-            next(
-                n for n, cols in TABLES.items() if set(cols) - set(FX_FIELDS) <= head <= {"table", "partner_id", *cols}
-            )
-        ] = rows
+        known = (n for n, cols in TABLES.items()
+                 if set(cols) - set(FX_FIELDS) <= head <= {"table", "partner_id", *cols})
+        out[rows[0]["table"] if rows else next(known, "")] = rows
     return out
