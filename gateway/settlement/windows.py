@@ -38,7 +38,7 @@ log = structlog.get_logger("qrgw.settlement")
 
 GROUP = "settlement"
 LEASE = "settlement:close"
-LEASE_MS = 10 * 60 * 1000  # far above a 100k-payment close (docs/benchmarks.md)
+LEASE_MS = 10 * 60 * 1000  # far above a 100k-payment close (docs/benchmarks.md); renewed as it reads
 _READ = 1000  # outbox entries per read
 _FETCH = 1000  # payments per bulk read
 _TAKES = {"payment.succeeded": "payment", "payment.cancelled": "cancel", "payment.refunded": "refund",
@@ -116,8 +116,8 @@ async def _collect(store: Store, owner: str, before: Mapping[str, str]) -> _Take
     return out
 
 
-async def _freeze(store: Store, window_id: str, closed_at: str, cfg: CloseConfig,
-                  taken: _Taken) -> tuple[dict[str, dict[str, Any]], int]:
+async def _freeze(store: Store, window_id: str, closed_at: str, cfg: CloseConfig, taken: _Taken,
+                  owner: str) -> tuple[dict[str, dict[str, Any]], int]:
     """Read the window's payments a chunk at a time (records are large; only their items and rows
     are kept) and build each partner's batch."""
     items: dict[str, list[Item]] = defaultdict(list)
@@ -129,6 +129,8 @@ async def _freeze(store: Store, window_id: str, closed_at: str, cfg: CloseConfig
     ids = sorted(wanted)
     for start in range(0, len(ids), _FETCH):
         chunk = ids[start:start + _FETCH]
+        if start and not start % (50 * _FETCH) and not await store.acquire_lease(LEASE, owner, LEASE_MS):
+            raise InvalidState("the settlement close lease was lost (the close took too long): retry")
         for pid, rec in zip(chunk, await store.get_payments(chunk), strict=True):
             if rec is None:
                 log.error("settlement_record_missing", payment_id=pid, window_id=window_id)
@@ -175,7 +177,7 @@ async def close_window(store: Store, window_id: str, cfg: CloseConfig, *, owner:
         taken = await _collect(store, owner, before)
         at = now or datetime.now(UTC)
         closed_at = at.isoformat().replace("+00:00", "Z")
-        batches, count = await _freeze(store, window_id, closed_at, cfg, taken)
+        batches, count = await _freeze(store, window_id, closed_at, cfg, taken, owner)
         window = {
             "window_id": window_id,
             "seq": int((last or {}).get("seq", 0)) + 1,
