@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo
 import httpx
 from test_settlement_api import SEOUL, SHANGHAI, Gw, gw, pay
 
-from gateway.appkeys import SERVICES, STORE
+from gateway.appkeys import STORE
+from gateway.payments.container import METRICS
 from gateway.settlement.batch import content_hash
 from gateway.settlement.csvio import read_tables
 from gateway.settlement.recon import ImportResult, import_file
@@ -145,9 +146,9 @@ async def test_recon_finds_exactly_a_lost_credit_an_amount_off_by_one_and_a_dupl
     dup_id = next(e["exception_id"] for e in found if e["kind"] == "duplicate")
     done = await store.resolve_recon_exception(str(dup_id), "partner confirmed a file glitch", "2026-01-01T00:00:00Z")
     assert done is not None and done["note"] == "partner confirmed a file glitch"
-    await gw.app[SERVICES]["settlement_metrics"].refresh(store)
-    async with httpx.AsyncClient(base_url=gw.env.gateway_url) as c:
-        text = (await c.get("/metrics")).text
+    metrics = gw.app[METRICS]
+    await metrics.refresh()  # what the operator listener's GET /metrics does before rendering
+    text = metrics.render()[0].decode()
     assert 'qrgw_recon_exceptions{kind="duplicate",state="resolved"} 1.0' in text
     assert 'qrgw_recon_exceptions{kind="amount_differs",state="open"} 1.0' in text
     assert 'qrgw_recon_exceptions{kind="missing_at_gateway",state="open"} 0.0' in text

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 
 import structlog
 from aiohttp import web
-from prometheus_client import CollectorRegistry
 
 from gateway.appkeys import SERVICES, SETTINGS, STORE
 from gateway.payments.container import METRICS
@@ -37,13 +36,12 @@ async def close_if_due(store: Store, cfg: CloseConfig, owner: str, now: datetime
     return due if closed else None
 
 
-async def _loop(store: Store, cfg: CloseConfig, owner: str, interval_s: float, metrics: SettlementMetrics) -> None:
+async def _loop(store: Store, cfg: CloseConfig, owner: str, interval_s: float) -> None:
     while True:
         # First wait: a server starting (or a test) does not close a window in its first moments.
         await asyncio.sleep(interval_s)
         try:
             await close_if_due(store, cfg, owner)
-            await metrics.refresh(store)
         except QrgwError as exc:  # another process closing, store down: try again next tick
             log.info("settlement_close_deferred", code=exc.code, detail=str(exc))
         except Exception:  # never let the loop die silently
@@ -54,13 +52,14 @@ async def settlement_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     store = app[STORE]
     await store.open_event_group(GROUP)
-    metrics = SettlementMetrics(app[METRICS].registry if METRICS in app else CollectorRegistry())
-    app[SERVICES]["settlement_metrics"] = metrics
+    if METRICS in app:  # gauges sampled from the store at each scrape (shared by every process)
+        gauges = SettlementMetrics(app[METRICS].registry)
+        app[METRICS].add_refresher(lambda: gauges.refresh(store))
     task: asyncio.Task[None] | None = None
     if settings.settlement.auto_close:
         owner = f"closer-{uuid.uuid4().hex[:12]}"
         task = asyncio.create_task(_loop(store, CloseConfig.from_settings(settings), owner,
-                                         settings.settlement.check_interval_s, metrics))
+                                         settings.settlement.check_interval_s))
         app[SERVICES]["settlement_closer"] = task
     try:
         yield

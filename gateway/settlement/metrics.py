@@ -1,6 +1,6 @@
 """Settlement gauges for ``/metrics``: reconciliation exceptions by kind and state, and the last
-closed window's sequence number. Refreshed from the store by the server's settlement loop (the
-numbers are shared by every process, imports included, so they are read, not counted here)."""
+closed window's sequence number. Sampled from the store at each scrape (``Metrics.add_refresher``):
+the numbers are shared by every process, CLI imports included, so they are read, not counted here."""
 
 from __future__ import annotations
 
