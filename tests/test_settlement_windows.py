@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
+from aiohttp import web
 from test_settlement_api import SEOUL, SHANGHAI, Gw, gw, pay
 
 from gateway.appkeys import STORE
+from gateway.obs.admin import create_admin_app
 from gateway.payments.container import METRICS
 from gateway.settlement.batch import content_hash
 from gateway.settlement.csvio import read_tables
@@ -47,6 +51,20 @@ async def make_day(g: Gw, tag: str) -> list[dict[str, object]]:
     r = await kakao.post(f"/v1/payments/{xb2['payment_id']}/cancel", json={"cancel_request_id": f"{tag}-cx"})
     assert r.status_code == 200, r.text
     return made
+
+
+@asynccontextmanager
+async def admin_client(g: Gw) -> AsyncIterator[httpx.AsyncClient]:
+    runner = web.AppRunner(create_admin_app(g.app))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c:
+            yield c
+    finally:
+        await runner.cleanup()
 
 
 def config(g: Gw) -> CloseConfig:
@@ -144,8 +162,18 @@ async def test_recon_finds_exactly_a_lost_credit_an_amount_off_by_one_and_a_dupl
     assert again.new == 0 and [e["exception_id"] for e in again.exceptions] == [e["exception_id"] for e in found]
     assert len(await store.recon_exceptions(day)) == 3
     dup_id = next(e["exception_id"] for e in found if e["kind"] == "duplicate")
-    done = await store.resolve_recon_exception(str(dup_id), "partner confirmed a file glitch", "2026-01-01T00:00:00Z")
-    assert done is not None and done["note"] == "partner confirmed a file glitch"
+    async with admin_client(gw) as admin:  # the operator listener: list, resolve, read the window
+        listed = (await admin.get("/admin/recon/exceptions", params={"window": day, "open": "true"})).json()
+        assert sorted(e["exception_id"] for e in listed["exceptions"]) == sorted(e["exception_id"] for e in found)
+        r = await admin.post(f"/admin/recon/exceptions/{dup_id}/resolve", json={"note": "partner file glitch"})
+        assert r.status_code == 200 and r.json()["note"] == "partner file glitch", r.text
+        assert (await admin.post(f"/admin/recon/exceptions/{dup_id}/resolve", json={})).status_code == 422
+        assert (await admin.post("/admin/recon/exceptions/rx_nope/resolve", json={"note": "n"})).status_code == 404
+        left = (await admin.get("/admin/recon/exceptions", params={"open": "true"})).json()["exceptions"]
+        assert len(left) == 2
+        assert (await admin.get(f"/admin/settlement/windows/{day}")).json()["window_id"] == day
+        again = await admin.post(f"/admin/settlement/windows/{day}/close")
+        assert again.status_code == 200  # already closed: the frozen window, unchanged
     metrics = gw.app[METRICS]
     await metrics.refresh()  # what the operator listener's GET /metrics does before rendering
     text = metrics.render()[0].decode()

@@ -15,6 +15,7 @@ from aiohttp import web
 from gateway.obs.http import hide_server_banner
 from gateway.obs.ready import GATEWAY_APP, healthz, readyz
 from gateway.payments.container import METRICS
+from gateway.settlement import admin as settlement_admin
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -35,6 +36,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/metrics", metrics_handler),
     ("GET", "/healthz", healthz),
     ("GET", "/readyz", readyz),
+    *settlement_admin.ROUTES,  # windows and reconciliation exceptions (docs/settlement.md)
 ]
 
 
