@@ -20,6 +20,7 @@ from gateway.testing.redis import StoreCase
 from gateway.testing.settlement import add_cancel, add_refund, make_payment
 from schemas.errors import InvalidState
 from schemas.payment import PaymentRecord, PaymentStatus
+from schemas.settlement import Batch
 
 FEES = FeeSchedule({"alipay-cn": {"wallet": Rate(30, 0), "acquirer": Rate(40, 0)},
                     "kakaopay-kr": {"wallet": Rate(20, 0), "acquirer": Rate(50, 10)}})
@@ -56,6 +57,7 @@ async def batches(st: Store, wid: str) -> dict[str, dict[str, Any]]:
     for ref in w["batches"]:
         b = await st.get_batch(wid, ref["partner_id"])
         assert b is not None and b["content_hash"] == ref["content_hash"] == content_hash(dict(b))
+        Batch.model_validate(b)
         out[ref["partner_id"]] = dict(b)
     return out
 

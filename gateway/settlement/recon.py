@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from schemas.errors import NotFound, ValidationFailed
+from schemas.settlement import ReconException
 
 TYPES = frozenset({"debit", "credit", "refund", "reversal"})
 KINDS = ("missing_at_partner", "missing_at_gateway", "amount_differs", "status_differs", "duplicate")
@@ -234,4 +235,6 @@ async def import_file(store: ReconStore, partner: str, window_id: str, family: s
         raise ValidationFailed("the file is not UTF-8") from None
     rows = parse_file(family, text, currency)
     found = reconcile(batch, rows, file_digest(data), at)
+    for e in found:
+        ReconException.model_validate(e)  # the stored document's contract (schemas/settlement.py)
     return ImportResult(len(rows), found, await store.add_recon_exceptions(found))

@@ -33,6 +33,7 @@ from gateway.settlement.fees import FeeSchedule
 from gateway.settlement.items import Item, items_of
 from gateway.store.base import OutboxEntry, Store
 from schemas.errors import InvalidState
+from schemas.settlement import Window
 
 log = structlog.get_logger("qrgw.settlement")
 
@@ -190,6 +191,7 @@ async def close_window(store: Store, window_id: str, cfg: CloseConfig, *, owner:
             "batches": [{"partner_id": p, "batch_id": b["batch_id"], "version": b["version"],
                          "content_hash": b["content_hash"], "rows": len(b["rows"])} for p, b in batches.items()],
         }
+        Window.model_validate(window)  # the stored document's contract (schemas/settlement.py)
         closed = await store.put_window(window, batches)
         if not closed:
             window = dict(await store.get_window(window_id) or window)
