@@ -26,25 +26,31 @@ def run_bench(script: str, *args: str, timeout: float = 240) -> str:
 
 def row(text: str, name: str) -> str:
     """The value of one ``name | value`` row of a summary table."""
-    m = re.search(rf"^{re.escape(name)}\s*\|\s*(.*)$", text, re.MULTILINE)
+    m = re.search(rf"^\s*{re.escape(name)}\s*\|\s*(.*)$", text, re.MULTILINE)
     assert m, f"no {name!r} row in:\n{text}"
     return m.group(1).strip()
 
 
 def test_e2e_prints_gateway_floor_and_ratio() -> None:
     text = run_bench("e2e.py", "--workers", "1", "--duration", "2", "--warmup", "0.5", "--concurrency", "4",
-                     "--at70")
+                     "--at70", "--fsync", "everysec", "--single", "1", "--idle-s", "1")
     assert "== e2e summary ==" in text
-    for target in ("gateway", "floor", "gateway@70%", "floor@70%"):
+    gw = "gateway[everysec]"
+    for target in (gw, "floor", f"{gw}@70%", "floor@70%"):
         got = row(text, target)
         m = re.match(r"([\d.]+)/s\s+p50\s+[\d.]+\s+p90\s+[\d.]+\s+p99\s+[\d.]+\s+max\s+[\d.]+ ms\s+"
                      r"cpu\s+[\d.]+ ms/pay\s+errors (\d+)$", got)
         assert m, f"{target} row: {got!r}"
         assert float(m.group(1)) > 0 and m.group(2) == "0"  # no faults injected: every payment answered 2xx
-    ratio = row(text, "ratio gateway/floor")
+    ratio = row(text, f"ratio {gw}/floor")
     assert re.match(r"\d+\.\d\d \(goal >= 0\.60\)$", ratio) and float(ratio.split()[0]) > 0
+    assert re.match(r"[\d.]+ / [\d.]+ ms = [\d.]+x \(goal <= 1\.5x\)$", row(text, f"1-at-a-time p90 {gw}/floor"))
+    # the store's own count of round trips reached the bench: the request path makes some, per payment
+    trips = re.match(r"request path ([\d.]+), background ([\d.]+)", row(text, "redis RT/payment"))
+    assert trips and float(trips.group(1)) > 0, text
+    assert float(row(text, "idle redis cmds/s")) >= 0
     assert row(text, "machine").startswith("cores=")
-    assert re.match(r"[\d.]+ ms \(goal < 50\)$", row(text, "gateway p99 @70% max"))
+    assert re.match(r"[\d.]+ ms \(goal < 50\)$", row(text, f"{gw}@70% p99"))
 
 
 def test_soak_kill_and_redis_restart_lose_nothing() -> None:

@@ -14,23 +14,21 @@ import gateway.app
 from gateway.app import create_app
 from gateway.config import Settings
 from gateway.signing import KeyRegistry, QrgwAuth, Signer, generate_key, private_pem, public_jwk
-from gateway.testing.nonces import MemoryNonces
+from gateway.store.memory import MemoryStore
 from gateway.testing.signing import entry_for, make_signer
 from schemas.errors import ConfigError
 
 
-class FakeStore(MemoryNonces):
-    """Just enough of the Store port for the signing path (the real MemoryStore may not exist yet)."""
+class FakeStore(MemoryStore):
+    """The embedded store, remembering which nonces the signing path checked."""
 
-    async def ping(self) -> None: ...
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[str, str]] = []
 
-    async def aclose(self) -> None: ...
-
-    async def take_token(self, bucket: str, rate_per_s: float, burst: int) -> float:
-        return 0.0
-
-    async def get_blob(self, key: str) -> bytes | None:  # partner pause flags: none paused
-        return None
+    async def remember_nonce(self, keyid: str, nonce: str, ttl_s: int) -> bool:
+        self.seen.append((keyid, nonce))
+        return await super().remember_nonce(keyid, nonce, ttl_s)
 
 
 @pytest.fixture

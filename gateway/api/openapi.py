@@ -57,6 +57,10 @@ OPERATIONS: dict[tuple[str, str], tuple[str, type[BaseModel] | None, Answers]] =
                                 {"200": ("The decoded QR, its route or why there is none", None)}),
     ("GET", "/v1/settlements/{date}"): ("The caller's settlement report of a business day (JSON or CSV)", None,
                                         {"200": ("The report", None)}),
+    ("GET", "/v1/settlements/windows/{window_id}"): (
+        "The caller's frozen batch of a closed settlement window (JSON or CSV; PROTOCOL.md §9.1)", None,
+        {"200": ("The batch", None), "404": ("No such window, or not closed yet", None)},
+    ),
     ("GET", "/.well-known/jwks.json"): ("The gateway's public keys (JWK Set)", None, {"200": ("JWK Set", None)}),
     ("GET", "/healthz"): ("Liveness", None, {"200": ("Alive", None)}),
     ("GET", "/readyz"): ("Readiness of each component", None, {"200": ("Ready", None), "503": ("Not ready", None)}),

@@ -31,6 +31,7 @@ ROUTE_ROLES: Mapping[tuple[str, str], frozenset[str]] = {
     ("POST", "/v1/payments/{payment_id}/refunds"): ANY,
     ("POST", "/v1/qr/decode"): ANY,  # a wallet before paying; an acquirer checking the codes it prints
     ("GET", "/v1/settlements/{date}"): ANY,
+    ("GET", "/v1/settlements/windows/{window_id}"): ANY,  # every partner has a batch per window
     ("GET", "/v1/limits"): WALLET,  # a wallet's own payers' allowance (docs/fx.md)
     ("GET", "/openapi.json"): ANY,
 }
