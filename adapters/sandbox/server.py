@@ -7,7 +7,8 @@ ledger → wire answer), ``unknown``/``refused``/``error`` answers in its vocabu
 ``sign`` of the answer. The flow of one call — authenticate, parse, choose faults, apply,
 answer — is the same for every family and lives here.
 
-Control API (unsigned, sandbox only): ``GET /sandbox/ledger``, ``POST /sandbox/faults``,
+Control API (unsigned, sandbox only): ``GET /sandbox/ledger``, ``GET /sandbox/events`` (the
+webhook inbox, ``adapters.sandbox.inbox``), ``POST /sandbox/faults``,
 ``GET /sandbox/faults``, ``POST /sandbox/balances`` (``{"payer": "minor units"}``).
 """
 
@@ -25,6 +26,7 @@ from aiohttp import web
 
 from adapters.sandbox.faults import HEADER, Fault, FaultPlan
 from adapters.sandbox.files import WRITERS
+from adapters.sandbox.inbox import Inbox, keyid_of
 from adapters.sandbox.ledger import Ledger
 from gateway.signing import KeyRegistry, PublicKeyEntry, Signer, sign_response, verify_request
 from schemas import jsonsafe
@@ -109,6 +111,7 @@ class SandboxPartner(Loopback, abc.ABC):
         self.nonces = MemoryNonces()
         self.calls: dict[str, int] = {}
         self.events: list[dict[str, Any]] = []  # webhook events received from the gateway
+        self.inbox = Inbox()  # every webhook delivery, verified or not (GET /sandbox/events)
         self._runner: web.AppRunner | None = None
         self.url: str | None = None
 
@@ -207,6 +210,9 @@ class SandboxPartner(Loopback, abc.ABC):
         """Payment events from the gateway (PROTOCOL.md §9): signed with the §2 profile whatever
         the family; de-duplicated on ``event_id``."""
         body = await request.read()
+        keyid = keyid_of(request.headers.get("Signature-Input"))
+        verified = False
+        event: Any = None
         try:
             await verify_request(
                 self.registry,
@@ -216,16 +222,23 @@ class SandboxPartner(Loopback, abc.ABC):
                 headers=request.headers,
                 body=body,
             )
+            verified = True
             event = jsonsafe.loads(body)
             if not isinstance(event, dict) or not isinstance(event.get("event_id"), str):
                 raise ValidationFailed("event without event_id")
         except (QrgwError, ValueError) as exc:
             code = exc.code if isinstance(exc, QrgwError) else "INVALID_JSON"
+            detail = exc.detail if isinstance(exc, QrgwError) else "body is not JSON"
             status = 401 if isinstance(exc, AuthError) else 400
+            self.inbox.record(verified=verified, accepted=False, reason=f"{code}: {detail}",
+                              event=event if isinstance(event, dict) else None, keyid=keyid)
             doc = {"type": f"https://errors.qrgw.dev/{code}", "title": code, "status": status, "code": code}
             return self._signed_qrgw(request, status, doc)
-        if all(e.get("event_id") != event["event_id"] for e in self.events):
+        new = all(e.get("event_id") != event["event_id"] for e in self.events)
+        if new:
             self.events.append(event)
+        self.inbox.record(verified=True, accepted=new, duplicate=not new,
+                          reason="ok" if new else "duplicate event_id", event=event, keyid=keyid)
         return self._signed_qrgw(request, 200, {"received": event["event_id"]})
 
     def _signed_qrgw(self, request: web.Request, status: int, doc: dict[str, Any]) -> web.Response:
@@ -281,6 +294,7 @@ class SandboxPartner(Loopback, abc.ABC):
         app.router.add_post("/webhooks", self._webhook)
         app.router.add_get("/sandbox/ledger", self._ledger)
         app.router.add_get("/sandbox/settlement-file", self._settlement_file)
+        app.router.add_get("/sandbox/events", self.inbox.handler)
         app.router.add_route("*", "/sandbox/faults", self._faults)
         app.router.add_post("/sandbox/balances", self._balances)
         app.router.add_get("/healthz", _ok)

@@ -48,6 +48,7 @@ def describe(env: Any) -> dict[str, Any]:
                 "keyid": env.partner_key_files[pid].keyid,
                 "ledger": f"{sbx.url}/sandbox/ledger",
                 "faults": f"{sbx.url}/sandbox/faults",
+                "events": f"{sbx.url}/sandbox/events",
             }
             for pid, sbx in env.sandboxes.items()
         },
@@ -84,7 +85,11 @@ async def serve(args: argparse.Namespace, workdir: Path) -> None:
             print(f"  gateway config:  {doc['config']}   (qrgw serve --config {doc['config']})")
             print("  faults:  header X-Sandbox-Fault: timeout|drop|5xx|U|latency=MS|F=CODE")
             print("           or POST <url>/sandbox/faults")
-            print("  ledgers: GET <url>/sandbox/ledger", flush=True)
+            print("  ledgers: GET <url>/sandbox/ledger")
+            print("  webhook inbox (every delivery, verified or not, and why): GET <url>/sandbox/events")
+            for pid, p in doc["partners"].items():
+                print(f"    {pid:<14} {p['events']}")
+            print(flush=True)
         await asyncio.Event().wait()
     finally:
         await env.stop()
