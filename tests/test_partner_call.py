@@ -1,0 +1,74 @@
+"""``qrgw call`` against a running gateway on loopback: signs as a partner, verifies the answer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from gateway.app import create_app
+from gateway.partnerkit.client import load_client_config, write_sandbox_client_config
+from gateway.sandbox_env import SandboxEnvironment
+from gateway.signing import generate_key, public_jwk
+
+
+@pytest.fixture
+async def gateway(sandbox_env: SandboxEnvironment) -> AsyncIterator[Path]:
+    assert sandbox_env.settings is not None
+    runner = web.AppRunner(create_app(sandbox_env.settings))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", sandbox_env.gateway_port).start()
+    yield write_sandbox_client_config(sandbox_env)
+    await runner.cleanup()
+
+
+async def qrgw(*args: str, stdin: bytes | None = None) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway.cli", *args, stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate(stdin)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+def _prepend(src: Path, dst: Path, line: str) -> Path:
+    dst.write_text(line + src.read_text(encoding="utf-8"), encoding="utf-8")
+    return dst
+
+
+async def test_get_is_signed_and_the_answer_verified(gateway: Path) -> None:
+    code, out, err = await qrgw("call", "--config", str(gateway), "GET", "/openapi.json")
+    assert code == 0, err
+    assert json.loads(out)["openapi"].startswith("3.") and "signature: verified (qrgw)" in err
+
+
+async def test_post_body_from_a_file_as_another_partner_verbose(
+    gateway: Path, sandbox_env: SandboxEnvironment, tmp_path: Path
+) -> None:
+    body = tmp_path / "decode.json"
+    body.write_text(json.dumps({"qr": sandbox_env.sample_qr("seoul")}), encoding="utf-8")
+    code, out, err = await qrgw("call", "--config", str(gateway), "--as", "kakaopay-kr", "-v",
+                                "POST", "/v1/qr/decode", f"@{body}")
+    assert code == 0, err
+    assert json.loads(out)["route"]["acquirer"] == "kakaopay-kr"
+    assert '"@method": POST' in err and '"content-digest": sha-256=:' in err
+    assert 'keyid="kakaopay-kr-sbx-1"' in err
+
+
+async def test_error_answers_exit_1_and_bad_gateway_keys_exit_3(gateway: Path, tmp_path: Path) -> None:
+    code, out, err = await qrgw("call", "--config", str(gateway), "POST", "/v1/qr/decode", "@-", stdin=b"{")
+    assert code == 1 and json.loads(out)["code"] == "INVALID_JSON", out + err
+    # Pin a JWKS whose key under the gateway's kid is someone else's: the answer must be rejected.
+    cfg = load_client_config(gateway)
+    wrong = tmp_path / "wrong-jwks.json"
+    wrong.write_text(json.dumps({"keys": [public_jwk(generate_key("ed25519"), "qrgw-sbx-ed25519", "ed25519")]}))
+    pinned = _prepend(gateway, tmp_path / "pinned.toml", f'gateway_jwks = "{wrong.as_posix()}"\n')
+    assert load_client_config(pinned).gateway_url == cfg.gateway_url
+    code, out, err = await qrgw("call", "--config", str(pinned), "GET", "/openapi.json")
+    assert code == 3 and "REJECTED: SIGNATURE_INVALID" in err, err
