@@ -1,0 +1,67 @@
+"""Partners and routing follow the live config (``gateway.live``): on every swap, new adapters
+(new URLs, timeouts, keys, the current signer) and a new routing table take over in the same
+step as the new key registry. A payment step in flight keeps the adapter it already holds; the
+old adapters' connection pools are closed once such steps have had time to finish.
+
+Adapters or a resolver that a test injected (``app[SERVICES]``) are left alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from gateway.appkeys import SERVICES
+from gateway.live import LIVE, Snapshot
+from gateway.payments.container import PAYMENTS
+from gateway.routing import RoutingTable
+
+_tasks: set[asyncio.Task[None]] = set()
+
+
+async def _close_later(closers: list[Any], delay_s: float) -> None:
+    await asyncio.sleep(delay_s)
+    for c in closers:
+        with contextlib.suppress(Exception):
+            await c.aclose()
+
+
+def follow_live_config(app: web.Application) -> None:
+    if LIVE not in app:
+        return
+    closers: list[Any] = []  # of the adapters currently in use (the first set is payments_ctx's own)
+
+    def prepare(snap: Snapshot) -> Callable[[], None]:
+        from gateway.payments.qrbridge import RoutingResolver
+        from gateway.payments.wiring import _build_partners
+
+        services = app.get(PAYMENTS)
+        given = app[SERVICES]
+        if services is None:  # not started yet: payments_ctx builds from the current snapshot
+            return lambda: None
+        new_closers: list[Any] = []
+        partners = None if "partners" in given else _build_partners(app, new_closers, snap.settings, snap.registry)
+        resolver = None if "resolver" in given else RoutingResolver(snap.settings)
+        table = RoutingTable.from_settings(snap.settings)
+
+        def commit() -> None:
+            if partners is not None:
+                live = services.orchestrator.partners  # the one Partners object every service holds
+                live.wallets, live.acquirers = partners.wallets, partners.acquirers
+                old = closers[:]
+                closers[:] = new_closers
+                grace = 2 * snap.settings.server.request_timeout_s
+                task = asyncio.get_running_loop().create_task(_close_later(old, grace))
+                _tasks.add(task)
+                task.add_done_callback(_tasks.discard)
+            if resolver is not None:
+                services.orchestrator.resolver = services.resolver = resolver
+            given["routing"] = table
+
+        return commit
+
+    app[LIVE].on_change(prepare)
