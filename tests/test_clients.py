@@ -13,16 +13,12 @@ import json
 import shutil
 import subprocess
 import warnings
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import load_der_private_key
 from test_signing import RFC_ED25519_PKCS8, RFC_ED25519_PUBLIC_X
 
-from gateway.app import create_app
 from gateway.sandbox_env import SandboxEnvironment
 from gateway.signing import Signer
 
@@ -90,24 +86,14 @@ def test_java_example_matches_rfc9421_b26(tmp_path: Path) -> None:
     assert done.stdout.splitlines() == [B26_INPUT, B26_SIGNATURE]
 
 
-@pytest.fixture
-async def gateway(sandbox_env: SandboxEnvironment) -> AsyncIterator[SandboxEnvironment]:
-    assert sandbox_env.settings is not None
-    runner = web.AppRunner(create_app(sandbox_env.settings))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", sandbox_env.gateway_port).start()
-    yield sandbox_env
-    await runner.cleanup()
-
-
 async def run(*args: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await proc.communicate()
     return proc.returncode or 0, out.decode(), err.decode()
 
 
-async def test_examples_talk_to_a_running_gateway(gateway: SandboxEnvironment, tmp_path: Path) -> None:
-    env = gateway
+async def test_examples_talk_to_a_running_gateway(gateway_on_loopback: SandboxEnvironment, tmp_path: Path) -> None:
+    env = gateway_on_loopback
     key = env.partner_key_files["openwallet-sg"]
     body = json.dumps({"qr": env.sample_qr("singapore")})
     ran = []

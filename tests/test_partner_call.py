@@ -5,26 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
-from gateway.app import create_app
 from gateway.partnerkit.client import load_client_config, write_sandbox_client_config
 from gateway.sandbox_env import SandboxEnvironment
 from gateway.signing import generate_key, public_jwk
 
 
 @pytest.fixture
-async def gateway(sandbox_env: SandboxEnvironment) -> AsyncIterator[Path]:
-    assert sandbox_env.settings is not None
-    runner = web.AppRunner(create_app(sandbox_env.settings))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", sandbox_env.gateway_port).start()
-    yield write_sandbox_client_config(sandbox_env)
-    await runner.cleanup()
+def gateway(gateway_on_loopback: SandboxEnvironment) -> Path:
+    """The running gateway's client config (``qrgw call --config``)."""
+    return write_sandbox_client_config(gateway_on_loopback)
 
 
 async def qrgw(*args: str, stdin: bytes | None = None) -> tuple[int, str, str]:
