@@ -20,6 +20,7 @@ from gateway.appkeys import KEYS, SERVICES, SETTINGS, STORE
 from gateway.config import Settings
 from gateway.keys import AppNonceStore
 from gateway.live import LIVE, Live, LiveRegistry, live_ctx, make_unknown_keyid_middleware
+from gateway.livewiring import follow_live_config
 from gateway.metrics import Metrics
 from gateway.obs import gauges
 from gateway.obs.http import hide_server_banner, make_observe_middleware
@@ -70,6 +71,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(settlement_ctx)  # before any outbox consumer: the settlement group keeps entries
     payment_wiring.install(app)  # metrics, rate limits, payment services + recovery, /v1 routes
     app.cleanup_ctx.append(webhooks_ctx)  # outbox -> signed partner webhooks (after the store)
+    follow_live_config(app)  # adapters, routing, webhook signer swap with the keys (SIGHUP etc.)
     settlements.add_routes(app)
     qr_api.add_routes(app)  # POST /v1/qr/decode
     app.middlewares.append(make_roles_middleware(settings))  # innermost: after signature and rate limit

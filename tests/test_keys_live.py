@@ -15,6 +15,7 @@ import pytest
 from aiohttp import web
 
 from gateway.app import create_app
+from gateway.appkeys import SERVICES
 from gateway.config import Settings, load_settings
 from gateway.live import LIVE
 from gateway.partnerkit.wire import exchange
@@ -157,6 +158,7 @@ async def test_in_flight_requests_finish_with_their_keys_and_bad_configs_are_ref
     config(tmp_path, jbase, [("gw-1", None), ("gw-2", "2020-01-01T00:00:00Z")])
     assert await live.reload()
     assert live.current.registry.signer.keyid == "gw-2"
+    assert running.app[SERVICES]["webhooks"].signer.keyid == "gw-2"  # events are signed by the new key too
     running.release.set()
     status, kid, verdict = await slow
     assert (status, kid, verdict) == (200, "gw-1", "ok")  # started before the swap: old signer

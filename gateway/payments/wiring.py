@@ -149,9 +149,6 @@ def install(app: web.Application) -> None:
     the app's, ``app[METRICS]``, served by the operator listener)."""
     app.middlewares.append(make_rate_limit_middleware(app[SETTINGS]))  # inside: partner_id is known
     app.cleanup_ctx.append(payments_ctx)
-    from gateway.payments.reload import follow_live_config
-
-    follow_live_config(app)  # SIGHUP/JWKS/key windows: new adapters and routing, swapped with the keys
     payments.add_routes(app)
     quotes.add_routes(app)
     limits.add_routes(app)

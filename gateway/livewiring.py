@@ -1,7 +1,8 @@
-"""Partners and routing follow the live config (``gateway.live``): on every swap, new adapters
-(new URLs, timeouts, keys, the current signer) and a new routing table take over in the same
-step as the new key registry. A payment step in flight keeps the adapter it already holds; the
-old adapters' connection pools are closed once such steps have had time to finish.
+"""What follows the live config (``gateway.live``): on every swap, new partner adapters (new
+URLs, timeouts, keys, the current signer), a new routing table, and the webhook worker's signer
+and endpoints take over in the same step as the new key registry. A payment step in flight keeps
+the adapter it already holds; the old adapters' connection pools are closed once such steps have
+had time to finish.
 
 Adapters or a resolver that a test injected (``app[SERVICES]``) are left alone.
 """
@@ -19,6 +20,7 @@ from gateway.appkeys import SERVICES
 from gateway.live import LIVE, Snapshot
 from gateway.payments.container import PAYMENTS
 from gateway.routing import RoutingTable
+from gateway.webhooks.worker import WebhookWorker, endpoints_from_settings
 
 _tasks: set[asyncio.Task[None]] = set()
 
@@ -61,6 +63,10 @@ def follow_live_config(app: web.Application) -> None:
             if resolver is not None:
                 services.orchestrator.resolver = services.resolver = resolver
             given["routing"] = table
+            worker = given.get("webhooks")
+            if isinstance(worker, WebhookWorker):
+                worker.signer = snap.registry.signer
+                worker.endpoints = dict(endpoints_from_settings(snap.settings.partners))
 
         return commit
 
