@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import tomllib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +20,9 @@ from gateway.appkeys import SERVICES
 from gateway.config import Settings, load_settings
 from gateway.live import LIVE
 from gateway.partnerkit.wire import exchange
-from gateway.sandbox_env import dump_toml
-from gateway.signing import KeyRegistry, Signer, generate_key, private_pem, public_jwk
+from gateway.payments.container import PAYMENTS
+from gateway.sandbox_env import SandboxEnvironment, dump_toml
+from gateway.signing import KeyRegistry, QrgwAuth, Signer, generate_key, private_pem, public_jwk
 from gateway.signing.jwks import entries_from_jwks
 
 
@@ -181,3 +183,37 @@ def test_partner_needs_keys_or_a_jwks_url() -> None:
     with pytest.raises(ConfigError):
         entries_from_jwks({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "AA", "kid": "k"}]}, "p")  # no alg
     assert json.dumps(entries_from_jwks({"keys": []}, "p")) == "[]"
+
+
+async def test_a_reload_swaps_adapters_and_routing_and_payments_go_on(sandbox_env: SandboxEnvironment) -> None:
+    env = sandbox_env
+    assert env.settings is not None
+    app = create_app(env.settings)
+    app[LIVE].source = (env.config_path, {})
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", env.gateway_port).start()
+    me = env.partner_keys["kakaopay-kr"]
+    gw_keys = list(env.partner_registry("kakaopay-kr").partner_keys("qrgw"))
+    client = httpx.AsyncClient(base_url=env.gateway_url, timeout=15,
+                               auth=QrgwAuth(me, KeyRegistry([me], gw_keys), "qrgw"))
+    original = env.config_path.read_text(encoding="utf-8")
+    try:
+        before = app[PAYMENTS].orchestrator.partners.wallets["kakaopay-kr"]
+        data = tomllib.loads(original)
+        data["routing"] = [r for r in data["routing"] if r["partner"] != "kakaopay-kr"]
+        env.config_path.write_text(dump_toml(data), encoding="utf-8")
+        assert await app[LIVE].reload()
+        route = (await client.post("/v1/qr/decode", json={"qr": env.sample_qr("seoul")})).json()["route"]
+        assert route is None or route["acquirer"] != "kakaopay-kr"
+        env.config_path.write_text(original, encoding="utf-8")
+        assert await app[LIVE].reload()
+        after = app[PAYMENTS].orchestrator.partners.wallets["kakaopay-kr"]
+        assert after is not before  # new adapters (the current keys, URLs, timeouts)
+        pay = {"payment_request_id": "live-1", "qr": env.sample_qr("seoul", amount=15000),
+               "payer": {"id": "kr-user-1", "residency": "resident", "country": "KR"}, "payer_currency": "KRW"}
+        r = await client.post("/v1/payments", json=pay)
+        assert r.status_code == 201 and r.json()["status"] == "SUCCEEDED", r.text
+    finally:
+        await client.aclose()
+        await runner.cleanup()
