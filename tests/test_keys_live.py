@@ -124,13 +124,34 @@ async def test_partner_keys_come_from_its_jwks_and_new_kids_are_fetched(running:
     await running.app[LIVE].rebuild("test")
     assert (await running.call(a1))[0] == 422  # authenticated (the QR is nonsense: 422, not 401)
     running.jwks.keys["openwallet-sg"].append(jwk(a2))  # the partner publishes a new key
+    before = dict(running.jwks.fetches)
     status, kid, verdict = await running.call(a2)
     assert (status, kid, verdict) == (422, "gw-1", "ok")
+    assert {p: n - before[p] for p, n in running.jwks.fetches.items()} == {"openwallet-sg": 1, "otherwallet-sg": 1}
     before = dict(running.jwks.fetches)
     assert (await running.call(stranger))[0] == 401
     assert (await running.call(stranger))[0] == 401
-    # a new unknown keyid caused one refresh at most (a minute had not passed since the last one)
-    assert sum(running.jwks.fetches.values()) - sum(before.values()) <= 2  # two partners, one round
+    assert running.jwks.fetches == before  # unknown keyids: at most one refresh a minute, and one just ran
+
+
+def test_cache_control_bounds_the_jwks_cache() -> None:
+    from gateway.partnerjwks import DEFAULT_TTL_S, MAX_TTL_S, MIN_TTL_S, cache_ttl
+
+    assert cache_ttl("public, max-age=600") == 600
+    assert cache_ttl(None) == DEFAULT_TTL_S and cache_ttl("public") == DEFAULT_TTL_S
+    assert cache_ttl("max-age=1") == MIN_TTL_S and cache_ttl("no-store") == MIN_TTL_S
+    assert cache_ttl("max-age=99999999") == MAX_TTL_S
+
+
+async def test_plain_http_jwks_is_refused_outside_the_sandbox(running: Running) -> None:
+    live = running.app[LIVE]
+    running.jwks.keys["openwallet-sg"] = [jwk(signer("ow-1"))]
+    prod = live.current.settings.model_copy(update={"server": live.current.settings.server.model_copy(
+        update={"sandbox": False})})
+    fetched = live.jwks.__class__()
+    before = dict(running.jwks.fetches)
+    assert not await fetched.fetch(prod)
+    assert fetched.entries(["openwallet-sg"]) == [] and running.jwks.fetches == before  # never even asked
 
 
 async def test_a_kid_published_by_another_partner_is_refused(running: Running) -> None:
