@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from gateway.partnerkit.client import load_client_config, write_sandbox_client_config
@@ -65,3 +66,29 @@ async def test_error_answers_exit_1_and_bad_gateway_keys_exit_3(gateway: Path, t
     assert load_client_config(pinned).gateway_url == cfg.gateway_url
     code, out, err = await qrgw("call", "--config", str(pinned), "GET", "/openapi.json")
     assert code == 3 and "REJECTED: SIGNATURE_INVALID" in err, err
+
+
+async def test_qrgw_sandbox_prints_the_inboxes_and_writes_a_client_config(tmp_path: Path) -> None:
+    ready = tmp_path / "ready.json"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway.cli", "sandbox", "--dir", str(tmp_path / "sbx"), "--ready-file", str(ready),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        text = ""
+        while not text.endswith("\n\n"):  # the description ends with an empty line
+            line = (await proc.stdout.readline()).decode()
+            assert line, text
+            text += line
+        doc = json.loads(await asyncio.to_thread(ready.read_text))
+        events = doc["partners"]["openwallet-sg"]["events"]
+        assert events in text and "webhook inbox" in text and doc["client_config"] in text
+        async with httpx.AsyncClient() as client:
+            inbox = (await client.get(events)).json()
+        assert inbox == {"count": 0, "events": []}
+        cfg = load_client_config(Path(doc["client_config"]))
+        assert cfg.partner(None).id == "openwallet-sg" and cfg.partner("alipay-cn").alg == "rsa-v1_5-sha256"
+    finally:
+        proc.terminate()
+        await proc.wait()
