@@ -74,7 +74,8 @@ def create_app(settings: Settings) -> web.Application:
     follow_live_config(app)  # adapters, routing, webhook signer swap with the keys (SIGHUP etc.)
     settlements.add_routes(app)
     qr_api.add_routes(app)  # POST /v1/qr/decode
-    app.middlewares.append(make_roles_middleware(settings))  # innermost: after signature and rate limit
+    # Innermost: after signature and rate limit; roles follow the live settings (SIGHUP).
+    app.middlewares.append(make_roles_middleware(lambda: live.current.settings))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/.well-known/jwks.json", make_jwks_handler(live.registry))

@@ -1,6 +1,9 @@
 """What follows the live config (``gateway.live``): on every swap, new partner adapters (new
-URLs, timeouts, keys, the current signer), a new routing table, and the webhook worker's signer
-and endpoints take over in the same step as the new key registry. A payment step in flight keeps
+URLs, timeouts, keys, the current signer), the routing table's entries, partners and policy, and
+the webhook worker's signer and endpoints take over in the same step as the new key registry
+(roles are read from the live settings by their middleware). Circuit-breaker state and settings,
+paused flags, rate limits and everything outside keys/partners/routing keep their start-up
+values until a restart. A payment step in flight keeps
 the adapter it already holds; the old adapters' connection pools are closed once such steps have
 had time to finish.
 
@@ -20,6 +23,7 @@ from gateway.appkeys import SERVICES
 from gateway.live import LIVE, Snapshot
 from gateway.payments.container import PAYMENTS
 from gateway.routing import RoutingTable
+from gateway.routing_app import routing_table
 from gateway.webhooks.worker import WebhookWorker, endpoints_from_settings
 
 _tasks: set[asyncio.Task[None]] = set()
@@ -38,7 +42,6 @@ def follow_live_config(app: web.Application) -> None:
     closers: list[Any] = []  # of the adapters currently in use (the first set is payments_ctx's own)
 
     def prepare(snap: Snapshot) -> Callable[[], None]:
-        from gateway.payments.qrbridge import RoutingResolver
         from gateway.payments.wiring import _build_partners
 
         services = app.get(PAYMENTS)
@@ -47,8 +50,8 @@ def follow_live_config(app: web.Application) -> None:
             return lambda: None
         new_closers: list[Any] = []
         partners = None if "partners" in given else _build_partners(app, new_closers, snap.settings, snap.registry)
-        resolver = None if "resolver" in given else RoutingResolver(snap.settings)
-        table = RoutingTable.from_settings(snap.settings)
+        table = routing_table(app)  # shared by decode, quotes, payments and the metrics collector
+        fresh = RoutingTable.from_settings(snap.settings, table.status, table.breaker)
 
         def commit() -> None:
             if partners is not None:
@@ -60,9 +63,8 @@ def follow_live_config(app: web.Application) -> None:
                 task = asyncio.get_running_loop().create_task(_close_later(old, grace))
                 _tasks.add(task)
                 task.add_done_callback(_tasks.discard)
-            if resolver is not None:
-                services.orchestrator.resolver = services.resolver = resolver
-            given["routing"] = table
+            # Updated in place (breaker state and paused flags carry over), so every holder sees it.
+            table.entries, table.partners, table.policy = fresh.entries, fresh.partners, fresh.policy
             worker = given.get("webhooks")
             if isinstance(worker, WebhookWorker):
                 worker.signer = snap.registry.signer
@@ -70,4 +72,8 @@ def follow_live_config(app: web.Application) -> None:
 
         return commit
 
+    async def close_current(_app: web.Application) -> None:
+        await _close_later(closers, 0)
+
     app[LIVE].on_change(prepare)
+    app.on_cleanup.append(close_current)

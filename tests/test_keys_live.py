@@ -223,16 +223,19 @@ async def test_a_reload_swaps_adapters_and_routing_and_payments_go_on(sandbox_en
         before = app[PAYMENTS].orchestrator.partners.wallets["kakaopay-kr"]
         data = tomllib.loads(original)
         data["routing"] = [r for r in data["routing"] if r["partner"] != "kakaopay-kr"]
+        next(p for p in data["partners"] if p["id"] == "kakaopay-kr")["roles"] = ["acquirer"]
         env.config_path.write_text(dump_toml(data), encoding="utf-8")
         assert await app[LIVE].reload()
         route = (await client.post("/v1/qr/decode", json={"qr": env.sample_qr("seoul")})).json()["route"]
         assert route is None or route["acquirer"] != "kakaopay-kr"
+        pay = {"payment_request_id": "live-1", "qr": env.sample_qr("seoul", amount=15000),
+               "payer": {"id": "kr-user-1", "residency": "resident", "country": "KR"}, "payer_currency": "KRW"}
+        refused = await client.post("/v1/payments", json=pay)
+        assert refused.status_code == 403 and refused.json()["code"] == "ROLE_NOT_ALLOWED"  # roles reloaded too
         env.config_path.write_text(original, encoding="utf-8")
         assert await app[LIVE].reload()
         after = app[PAYMENTS].orchestrator.partners.wallets["kakaopay-kr"]
         assert after is not before  # new adapters (the current keys, URLs, timeouts)
-        pay = {"payment_request_id": "live-1", "qr": env.sample_qr("seoul", amount=15000),
-               "payer": {"id": "kr-user-1", "residency": "resident", "country": "KR"}, "payer_currency": "KRW"}
         r = await client.post("/v1/payments", json=pay)
         assert r.status_code == 201 and r.json()["status"] == "SUCCEEDED", r.text
     finally:
