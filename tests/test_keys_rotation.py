@@ -120,6 +120,14 @@ async def test_rotation_without_restart_or_failed_request(sandbox_env: SandboxEn
         proc.send_signal(signal.SIGHUP)
         await until(lambda: asyncio.sleep(0, any(a[2] == "qrgw-next" for a in caller.answers)),
                     "answers signed by the new key")
+        # The gateway now calls partners under the new key: the sandbox partner fetches our JWKS
+        # on the unknown keyid (as partners should) and the payment goes through.
+        pay = {"payment_request_id": "rot-1", "qr": env.sample_qr("singapore", amount=1000),
+               "payer": {"id": "sg-user-1", "residency": "resident", "country": "SG"}, "payer_currency": "SGD"}
+        paid = await exchange(client, caller.signer, caller.verifier, "POST", env.gateway_url + "/v1/payments",
+                              json.dumps(pay).encode(), expect_partner="qrgw")
+        assert paid.status == 201 and paid.json()["status"] == "SUCCEEDED", paid.body
+        assert paid.signed_ok and env.sandbox(PID).registry.public("qrgw-next").partner_id == "qrgw"
 
         # 2. The partner's key: a second key added to the config, SIGHUP, the partner switches.
         new = generate(tmp_path / "pkeys", "openwallet-sg-2", "ed25519")

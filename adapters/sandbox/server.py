@@ -26,11 +26,12 @@ from aiohttp import web
 
 from adapters.sandbox.faults import HEADER, Fault, FaultPlan
 from adapters.sandbox.files import WRITERS
+from adapters.sandbox.gatewaykeys import GatewayKeys
 from adapters.sandbox.inbox import Inbox, keyid_of
 from adapters.sandbox.ledger import Ledger
 from gateway.signing import KeyRegistry, PublicKeyEntry, Signer, sign_response, verify_request
 from schemas import jsonsafe
-from schemas.errors import AuthError, QrgwError, ValidationFailed
+from schemas.errors import AuthError, KeyUnknown, QrgwError, ValidationFailed
 
 Wire = tuple[int, dict[str, Any]]
 
@@ -107,13 +108,29 @@ class SandboxPartner(Loopback, abc.ABC):
             cfg.partner_id, cfg.currency, balances=cfg.balances, default_balance=cfg.default_balance
         )
         self.faults = FaultPlan(seed=cfg.seed, hang_s=cfg.hang_s)
-        self.registry = KeyRegistry([cfg.signer], list(cfg.gateway_keys))
+        self.gateway_keys = GatewayKeys(cfg.signer, cfg.gateway_keys)
         self.nonces = MemoryNonces()
         self.calls: dict[str, int] = {}
         self.events: list[dict[str, Any]] = []  # webhook events received from the gateway
         self.inbox = Inbox()  # every webhook delivery, verified or not (GET /sandbox/events)
         self._runner: web.AppRunner | None = None
         self.url: str | None = None
+
+    @property
+    def registry(self) -> KeyRegistry:
+        """Our key and the gateway's (refreshed from its JWKS on an unknown key id)."""
+        return self.gateway_keys.registry
+
+    async def verify_gateway(self, request: web.Request, body: bytes) -> None:
+        """A call signed by the gateway with the qrgw profile (§2); ``AuthError`` otherwise."""
+        kw: dict[str, Any] = {"method": request.method, "url": str(request.url), "headers": request.headers,
+                              "body": body}
+        try:
+            await verify_request(self.registry, self.nonces, **kw)
+        except KeyUnknown:
+            if not await self.gateway_keys.refresh():
+                raise
+            await verify_request(self.registry, self.nonces, **kw)
 
     # --- family hooks -------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -214,14 +231,7 @@ class SandboxPartner(Loopback, abc.ABC):
         verified = False
         event: Any = None
         try:
-            await verify_request(
-                self.registry,
-                self.nonces,
-                method=request.method,
-                url=str(request.url),
-                headers=request.headers,
-                body=body,
-            )
+            await self.verify_gateway(request, body)
             verified = True
             event = jsonsafe.loads(body)
             if not isinstance(event, dict) or not isinstance(event.get("event_id"), str):
