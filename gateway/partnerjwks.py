@@ -17,6 +17,7 @@ import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import structlog
@@ -47,15 +48,20 @@ class Fetched:
     expires_at: float  # monotonic
 
 
-def _verify_for(p: PartnerSettings, sandbox: bool) -> object:
-    """The TLS verification of a partner call, reused as is (one policy, one place)."""
+def partner_tls(p: PartnerSettings, sandbox: bool) -> Any:
+    """httpx ``verify`` of a call to this partner: the partner-call TLS policy, reused as is (one
+    policy, one place: the partner's CA bundle, client certificate, TLS 1.2+)."""
     from adapters.endpoint import PartnerEndpoint
     from adapters.http import _verify
 
+    return _verify(PartnerEndpoint.from_settings(p.model_dump(), sandbox=sandbox))
+
+
+def _verify_for(p: PartnerSettings, sandbox: bool) -> Any:
     assert p.jwks_url is not None
     if p.jwks_url.startswith("http://") and not sandbox:
         raise ConfigError(f"partners[{p.id}].jwks_url: plain http is allowed only in sandbox mode")
-    return _verify(PartnerEndpoint.from_settings(p.model_dump(), sandbox=sandbox))
+    return partner_tls(p, sandbox)
 
 
 class PartnerJwks:
@@ -110,7 +116,7 @@ class PartnerJwks:
     async def _fetch_one(self, p: PartnerSettings, sandbox: bool) -> Fetched:
         verify = _verify_for(p, sandbox)
         timeout = httpx.Timeout(p.total_timeout_s, connect=p.connect_timeout_s)
-        async with httpx.AsyncClient(verify=verify, timeout=timeout) as client:  # type: ignore[arg-type]
+        async with httpx.AsyncClient(verify=verify, timeout=timeout) as client:
             resp = await client.get(str(p.jwks_url), headers={"Accept": "application/jwk-set+json, application/json"})
         if resp.status_code != 200:
             raise ConfigError(f"HTTP {resp.status_code}")

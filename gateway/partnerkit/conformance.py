@@ -18,6 +18,7 @@ import httpx
 
 from gateway.config import Settings
 from gateway.keys import registry_from_settings
+from gateway.partnerjwks import partner_tls
 from gateway.partnerkit.wire import Exchange, Mutate, exchange
 from gateway.signing import KeyRegistry
 from schemas.errors import ConfigError
@@ -117,8 +118,11 @@ def partner_from_settings(settings: Settings, partner_id: str, url: str, **kw: A
     base = url.rstrip("/")
     # The partner under test may not be the one the config delivers to: default to its own URL.
     hook = kw.pop("webhook_url", None) or f"{base}/webhooks"
+    # TLS as for partner calls (its CA bundle, client certificate); plain http is allowed: this is
+    # a test tool pointed at the engineer's own server.
+    client = httpx.AsyncClient(timeout=10.0, verify=partner_tls(p, sandbox=True))
     return Partner(url=base, partner_id=partner_id, currency=p.currency, registry=registry,
-                   webhook_url=hook, **kw)
+                   webhook_url=hook, client=client, **kw)
 
 
 async def run_checks(partner: Partner, checks: list[tuple[str, Check]] | None = None) -> list[Result]:
