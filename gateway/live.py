@@ -147,9 +147,13 @@ class Live:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), max(0.0, min(waits)))
             self._wake.clear()
-            changed = await self.jwks.fetch(self.current.settings, only_due=True)
-            if changed or (b is not None and time.time() >= b):
-                await self.rebuild("jwks" if changed else "key window")
+            try:
+                changed = await self.jwks.fetch(self.current.settings, only_due=True)
+                if changed or (b is not None and time.time() >= b):
+                    await self.rebuild("jwks" if changed else "key window")
+            except Exception:  # never let the timer die: the next key window must still switch
+                log.exception("live_timer_failed")
+                await asyncio.sleep(1.0)
 
 
 LIVE = web.AppKey("live", Live)
@@ -208,6 +212,15 @@ def enable_reload(app: web.Application, path: Path | None, overrides: dict[str, 
     app[LIVE].source = (path, dict(overrides))
 
 
+_reloads: set[asyncio.Future[bool]] = set()
+
+
+def _keep(fut: asyncio.Future[bool]) -> None:
+    """Hold a reference until done (the loop keeps only weak ones to tasks)."""
+    _reloads.add(fut)
+    fut.add_done_callback(_reloads.discard)
+
+
 async def live_ctx(app: web.Application) -> AsyncIterator[None]:
     live = app[LIVE]
     if await live.jwks.fetch(live.current.settings):
@@ -216,7 +229,7 @@ async def live_ctx(app: web.Application) -> AsyncIterator[None]:
     loop, hup = asyncio.get_running_loop(), False
     if live.source is not None:
         try:
-            loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(live.reload()))
+            loop.add_signal_handler(signal.SIGHUP, lambda: _keep(asyncio.ensure_future(live.reload())))
             hup = True
         except (RuntimeError, NotImplementedError, ValueError):  # not the main thread / platform
             log.warning("sighup_unavailable")
