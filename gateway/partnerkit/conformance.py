@@ -153,6 +153,6 @@ def table(results: list[Result]) -> str:
     width = max(len(r.name) for r in results)
     lines = [f"{'check':<{width}}  result  detail", f"{'-' * width}  ------  ------"]
     lines += [f"{r.name:<{width}}  {r.mark:<6}  {r.detail}" for r in results]
-    failed = sum(1 for r in results if r.passed is False)
-    lines.append(f"{len(results)} checks: {len(results) - failed} passed or n/a, {failed} failed")
+    counts = {mark: sum(1 for r in results if r.passed is mark) for mark in (True, None, False)}
+    lines.append(f"{len(results)} checks: {counts[True]} passed, {counts[None]} n/a, {counts[False]} failed")
     return "\n".join(lines)
