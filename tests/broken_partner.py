@@ -33,6 +33,8 @@ BROKEN = {
     "webhook-unverified": "webhooks-accepted",  # accepts events without checking their signature
     "webhook-dup": "webhooks-deduplicated",  # processes a re-delivered event_id again
 }
+# Not broken, only less observable: no /sandbox/events inbox (the check says N/A, not FAIL).
+QUIET = "no-inbox"
 _CREATED = re.compile(r";created=(\d+)")
 
 
@@ -43,12 +45,25 @@ class _YesNonces:
 
 class BrokenQrgwSandbox(QrgwSandbox):
     def __init__(self, cfg: SandboxConfig, broken: str) -> None:
-        assert broken in BROKEN, broken
+        assert broken in BROKEN or broken == QUIET, broken
         super().__init__(cfg)
         self.broken = broken
         self._answers = 0
         if broken == "no-replay-check":
             self.nonces = _YesNonces()  # type: ignore[assignment]
+
+    def build_app(self) -> web.Application:
+        app = super().build_app()
+        if self.broken == QUIET:
+
+            @web.middleware
+            async def hide_inbox(request: web.Request, handler: Any) -> web.StreamResponse:
+                if request.path == "/sandbox/events":
+                    raise web.HTTPNotFound()
+                return await handler(request)
+
+            app.middlewares.append(hide_inbox)
+        return app
 
     async def authenticate(self, request: web.Request, body: bytes) -> None:
         if self.broken == "any-key":
@@ -104,4 +119,4 @@ class BrokenQrgwSandbox(QrgwSandbox):
         return self._signed_qrgw(request, 200, {"received": event["event_id"]})
 
 
-__all__ = ["BROKEN", "BrokenQrgwSandbox"]
+__all__ = ["BROKEN", "QUIET", "BrokenQrgwSandbox"]

@@ -7,10 +7,10 @@ import asyncio
 import sys
 
 import pytest
-from broken_partner import BROKEN, BrokenQrgwSandbox
+from broken_partner import BROKEN, QUIET, BrokenQrgwSandbox
 
 from gateway.partnerkit.checks import CHECKS
-from gateway.partnerkit.conformance import partner_from_settings, run_checks
+from gateway.partnerkit.conformance import partner_from_settings, run_checks, table
 from gateway.sandbox_env import SandboxEnvironment
 
 PID = "openwallet-sg"
@@ -40,6 +40,18 @@ async def test_each_broken_behaviour_is_found(sandbox_env: SandboxEnvironment, b
     expected = BROKEN[broken]
     assert results[expected].passed is False, results[expected]
     assert results[expected].detail  # says what it saw
+
+
+async def test_what_cannot_be_observed_is_na_not_a_failure(sandbox_env: SandboxEnvironment) -> None:
+    assert sandbox_env.settings is not None
+    quiet = BrokenQrgwSandbox(sandbox_env.sandbox(PID).cfg, QUIET)
+    url = await quiet.start()
+    try:
+        results = await run_checks(partner_from_settings(sandbox_env.settings, PID, url))
+    finally:
+        await quiet.stop()
+    assert [(r.name, r.passed) for r in results if r.passed is not True] == [("webhooks-deduplicated", None)]
+    assert "webhooks-deduplicated       N/A" in table(results) and "1 n/a, 0 failed" in table(results)
 
 
 async def test_cli_prints_the_table_and_exits_by_the_verdict(sandbox_env: SandboxEnvironment) -> None:
