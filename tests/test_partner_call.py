@@ -37,9 +37,11 @@ def _prepend(src: Path, dst: Path, line: str) -> Path:
 
 
 async def test_get_is_signed_and_the_answer_verified(gateway: Path) -> None:
-    code, out, err = await qrgw("call", "--config", str(gateway), "GET", "/openapi.json")
+    code, out, err = await qrgw("call", "--config", str(gateway), "GET", "/v1/settlements/2026-01-05")
     assert code == 0, err
-    assert json.loads(out)["openapi"].startswith("3.") and "signature: verified (qrgw)" in err
+    assert "signature: verified (qrgw)" in err and isinstance(json.loads(out), dict)
+    code, out, err = await qrgw("call", "--config", str(gateway), "GET", "/openapi.json")  # public, unsigned
+    assert code == 0 and json.loads(out)["openapi"].startswith("3.") and "signature: none (public endpoint)" in err
 
 
 async def test_post_body_from_a_file_as_another_partner_verbose(
@@ -64,7 +66,7 @@ async def test_error_answers_exit_1_and_bad_gateway_keys_exit_3(gateway: Path, t
     wrong.write_text(json.dumps({"keys": [public_jwk(generate_key("ed25519"), "qrgw-sbx-ed25519", "ed25519")]}))
     pinned = _prepend(gateway, tmp_path / "pinned.toml", f'gateway_jwks = "{wrong.as_posix()}"\n')
     assert load_client_config(pinned).gateway_url == cfg.gateway_url
-    code, out, err = await qrgw("call", "--config", str(pinned), "GET", "/openapi.json")
+    code, out, err = await qrgw("call", "--config", str(pinned), "GET", "/v1/settlements/2026-01-05")
     assert code == 3 and "REJECTED: SIGNATURE_INVALID" in err, err
 
 

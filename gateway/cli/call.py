@@ -2,7 +2,8 @@
 
 Signs as a partner (key from a client config), sends, verifies the gateway's signed answer and
 prints it. Exit 0 on a verified 2xx, 1 on a verified error answer, 3 when the answer's
-signature is rejected (the body is still shown, marked unverified).
+signature is rejected (the body is still shown, marked unverified). The public endpoints
+(``/.well-known/jwks.json``, ``/openapi.json``, health) answer unsigned: shown as such.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ def _body(arg: str | None) -> bytes | None:
 def run(args: argparse.Namespace) -> int:
     from gateway.partnerkit.client import call, load_client_config
     from gateway.partnerkit.wire import signature_base
+    from gateway.signing import UNSIGNED_PATHS
+    from gateway.signing.messages import split_url
 
     cfg = load_client_config(args.config)
     ex = asyncio.run(call(cfg, args.partner, args.method, args.path, _body(args.body)))
@@ -61,10 +64,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"< HTTP {ex.status}", file=sys.stderr)
         for k, v in ex.headers.items():
             print(f"< {k}: {v}", file=sys.stderr)
-    print(f"< signature: {'verified (' + str(ex.signer_partner) + ')' if ex.signed_ok else 'REJECTED: ' + ex.verdict}",
-          file=sys.stderr)
+    # The few public endpoints (JWKS, OpenAPI, health: PROTOCOL.md §2) answer unsigned by design.
+    public = split_url(ex.url)[1] in UNSIGNED_PATHS and "signature" not in {k.lower() for k in ex.headers}
+    verdict = ("verified (" + str(ex.signer_partner) + ")" if ex.signed_ok
+               else "none (public endpoint)" if public else "REJECTED: " + ex.verdict)
+    print(f"< signature: {verdict}", file=sys.stderr)
     doc = ex.json()
     print(json.dumps(doc, indent=2, ensure_ascii=False) if doc is not None else ex.body.decode("utf-8", "replace"))
-    if not ex.signed_ok:
+    if not ex.signed_ok and not public:
         return 3
     return 0 if 200 <= ex.status < 300 else 1
