@@ -181,6 +181,9 @@ async def test_in_flight_requests_finish_with_their_keys_and_bad_configs_are_ref
     config(tmp_path, jbase, [("gw-1", None), ("gw-2", "2020-01-01T00:00:00Z")])
     assert await live.reload()
     assert live.current.registry.signer.keyid == "gw-2"
+    from gateway.obs.ready import _keys
+
+    assert _keys(running.app)["keyids"] == ["gw-1", "gw-2"]  # readiness sees the reloaded keys
     assert running.app[SERVICES]["webhooks"].signer.keyid == "gw-2"  # events are signed by the new key too
     running.release.set()
     status, kid, verdict = await slow
