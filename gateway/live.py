@@ -59,6 +59,7 @@ class Live:
         self._listeners: list[Prepare] = []
         self._wake: asyncio.Event | None = None
         self._lock: asyncio.Lock | None = None
+        self.last_refusal: str | None = None  # why the last reload was refused (None: it was not)
 
     def registry(self) -> KeyRegistry:
         return self.current.registry
@@ -95,7 +96,9 @@ class Live:
                 self._swap(settings, "reload")
             except ConfigError as exc:
                 log.error("config_reload_refused", detail=exc.detail, kept_generation=self.current.generation)
+                self.last_refusal = exc.detail
                 return False
+            self.last_refusal = None
         if self._wake is not None:
             self._wake.set()  # key boundaries may have changed
         return True
@@ -205,6 +208,19 @@ def make_unknown_keyid_middleware(live: Live) -> Middleware:
         return await handler(request)
 
     return unknown_keyid
+
+
+async def reload_handler(request: web.Request) -> web.Response:
+    """``POST /admin/reload`` on the operator listener: the same as SIGHUP, with the verdict."""
+    from gateway.obs.ready import GATEWAY_APP
+
+    live = request.app[GATEWAY_APP][LIVE]
+    if live.source is None:
+        return web.json_response({"reloaded": False, "detail": "only `qrgw serve --config` reloads"}, status=409)
+    if await live.reload():
+        return web.json_response({"reloaded": True, "generation": live.current.generation})
+    return web.json_response({"reloaded": False, "detail": live.last_refusal,
+                              "generation": live.current.generation}, status=422)
 
 
 def enable_reload(app: web.Application, path: Path | None, overrides: dict[str, Any]) -> None:

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from gateway.partnerkit.wire import exchange
-from gateway.sandbox_env import SandboxEnvironment, dump_toml, generate
+from gateway.sandbox_env import SandboxEnvironment, dump_toml, free_port, generate
 from gateway.signing import KeyRegistry, Signer
 from gateway.signing.jwks import entries_from_jwks
 
@@ -81,10 +81,12 @@ async def until(check: Any, what: str, tries: int = 400) -> None:
 async def test_rotation_without_restart_or_failed_request(sandbox_env: SandboxEnvironment, tmp_path: Path) -> None:
     env, cfg = sandbox_env, sandbox_env.config_path
     log_path = tmp_path / "serve.log"
+    admin_port = free_port()
     with log_path.open("wb") as log:
         proc = await asyncio.create_subprocess_exec(
             *qrgw("serve", "--config", str(cfg)), stdout=log, stderr=log,
-            env={**os.environ, "QRGW_LOGGING__FORMAT": "json"},
+            env={**os.environ, "QRGW_LOGGING__FORMAT": "json", "QRGW_ADMIN__ENABLED": "true",
+                 "QRGW_ADMIN__PORT": str(admin_port)},
         )
     caller = Caller(env.gateway_url, env.partner_keys[PID], env.sample_qr("seoul"))
     client = httpx.AsyncClient(timeout=10)
@@ -134,7 +136,8 @@ async def test_rotation_without_restart_or_failed_request(sandbox_env: SandboxEn
         new = generate(tmp_path / "pkeys", "openwallet-sg-2", "ed25519")
         assert (await caller.once(client, new.signer))[0] == 401  # not known yet
         add_partner_key(cfg, PID, {"keyid": new.keyid, "alg": "ed25519", "public_key": str(new.public_path)})
-        proc.send_signal(signal.SIGHUP)
+        reload = (await client.post(f"http://127.0.0.1:{admin_port}/admin/reload")).json()  # the operator API
+        assert reload["reloaded"] is True, reload
 
         async def accepted() -> bool:
             return (await caller.once(client, new.signer))[0] == 200
@@ -145,6 +148,8 @@ async def test_rotation_without_restart_or_failed_request(sandbox_env: SandboxEn
         # 3. A broken config: refused, the running one kept.
         cfg.write_text("[gateway\nnot toml", encoding="utf-8")
         proc.send_signal(signal.SIGHUP)
+        refused = await client.post(f"http://127.0.0.1:{admin_port}/admin/reload")
+        assert refused.status_code == 422 and "not valid TOML" in refused.json()["detail"]
         seen = len(caller.answers)
         await until(lambda: asyncio.sleep(0, len(caller.answers) > seen + 5), "answers after the bad reload")
         caller.stop = True
@@ -161,7 +166,7 @@ async def test_rotation_without_restart_or_failed_request(sandbox_env: SandboxEn
     assert kids[0] == "qrgw-sbx-ed25519" and kids[-1] == "qrgw-next"
     assert kids.index("qrgw-next") > max(i for i, k in enumerate(kids) if k == "qrgw-sbx-ed25519")
     log = log_path.read_text(encoding="utf-8")
-    assert log.count("config_reload_refused") == 1, log[-2000:]
+    assert log.count("config_reload_refused") == 2, log[-2000:]  # one line per refused reload
 
 
 def test_keys_list_rotate_and_jwks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
