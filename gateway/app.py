@@ -18,7 +18,9 @@ from gateway.api.problems import problem_middleware, problem_response, request_i
 from gateway.api.roles import make_roles_middleware
 from gateway.appkeys import KEYS, SERVICES, SETTINGS, STORE
 from gateway.config import Settings
-from gateway.keys import AppNonceStore, registry_from_settings
+from gateway.keys import AppNonceStore
+from gateway.live import LIVE, Live, LiveRegistry, live_ctx, make_unknown_keyid_middleware
+from gateway.livewiring import follow_live_config
 from gateway.metrics import Metrics
 from gateway.obs import gauges
 from gateway.obs.http import hide_server_banner, make_observe_middleware
@@ -30,7 +32,6 @@ from gateway.settlement.closer import settlement_ctx
 from gateway.signing import UNSIGNED_PATHS, make_jwks_handler, make_signing_middleware
 from gateway.store.factory import open_store
 from gateway.webhooks.wiring import webhooks_ctx
-from schemas.errors import ConfigError
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -48,15 +49,18 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[SERVICES] = {}
-    app[KEYS] = registry = registry_from_settings(settings)  # ConfigError naming a bad key: fail at start-up
-    if not registry.signers:
-        raise ConfigError("gateway.keys: at least one signing key is required (every response is signed)")
+    # Keys (and partners, routing) live in one snapshot that SIGHUP, key windows and partner JWKS
+    # swap whole (gateway.live). ConfigError naming a bad key, or no signing key: fail at start-up.
+    live = app[LIVE] = Live(settings)
+    app[KEYS] = LiveRegistry(live)  # for what holds a registry for long (the server's protocol errors)
     # Signing sits inside request_id and outside problem_middleware, so problem answers are signed too.
     signing = make_signing_middleware(
-        registry, AppNonceStore(app, settings), problem_response, UNSIGNED_PATHS,
+        live.registry, AppNonceStore(app, settings), problem_response, UNSIGNED_PATHS,
         public_base_url=settings.server.public_url, local_hosts=(settings.server.host,),
     )
     app.middlewares.insert(1, signing)
+    app.middlewares.insert(1, make_unknown_keyid_middleware(live))  # may fetch a partner's JWKS first
+    app.cleanup_ctx.append(live_ctx)
     # Outermost: the request's span, its access line and metrics see every final answer.
     metrics, tracing = Metrics(), Tracing(settings.tracing)
     app[METRICS], app[TRACING] = metrics, tracing
@@ -67,10 +71,12 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(settlement_ctx)  # before any outbox consumer: the settlement group keeps entries
     payment_wiring.install(app)  # metrics, rate limits, payment services + recovery, /v1 routes
     app.cleanup_ctx.append(webhooks_ctx)  # outbox -> signed partner webhooks (after the store)
+    follow_live_config(app)  # adapters, routing, webhook signer swap with the keys (SIGHUP etc.)
     settlements.add_routes(app)
     qr_api.add_routes(app)  # POST /v1/qr/decode
-    app.middlewares.append(make_roles_middleware(settings))  # innermost: after signature and rate limit
+    # Innermost: after signature and rate limit; roles follow the live settings (SIGHUP).
+    app.middlewares.append(make_roles_middleware(lambda: live.current.settings))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/.well-known/jwks.json", make_jwks_handler(registry))
+    app.router.add_get("/.well-known/jwks.json", make_jwks_handler(live.registry))
     return app

@@ -129,7 +129,8 @@ class PartnerSettings(_Strict):
     family: Family
     base_url: str
     webhook_url: str | None = None
-    keys: list[PartnerKey] = Field(min_length=1)
+    keys: list[PartnerKey] = Field(default_factory=list)
+    jwks_url: str | None = Field(default=None, description="JWK Set URL of the partner's public keys (kid+alg)")
     client_id: str | None = Field(default=None, description="Alipay+ Client-Id of this partner")
     secret_key_file: Path | None = Field(default=None, description="Kakao Pay SECRET_KEY, read from a file")
     secret_key_env: str | None = Field(default=None, description="...or from this environment variable")
@@ -148,12 +149,18 @@ class PartnerSettings(_Strict):
     def coverage(self) -> Coverage:
         return self.acquires or Coverage.home(self.country, self.currency)
 
-    @field_validator("base_url", "webhook_url")
+    @field_validator("base_url", "webhook_url", "jwks_url")
     @classmethod
     def _url(cls, v: str | None) -> str | None:
         if v is not None and not re.match(r"^https?://[^/\s]+", v):
             raise ValueError("must be an http(s) URL")
         return v.rstrip("/") if v else v
+
+    @model_validator(mode="after")
+    def _some_key(self) -> PartnerSettings:
+        if not self.keys and self.jwks_url is None:
+            raise ValueError("keys: at least one key, or a jwks_url")
+        return self
 
 
 class RoutingEntry(_Strict):

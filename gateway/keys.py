@@ -7,6 +7,7 @@ stays self-contained)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
@@ -22,10 +23,10 @@ def _sort_key(not_before: datetime | None) -> float:
     return -(not_before.replace(tzinfo=not_before.tzinfo or UTC).timestamp() if not_before else 0.0)
 
 
-def registry_from_settings(settings: Settings) -> KeyRegistry:
-    """Load every configured key. The gateway signs with its newest key already valid (keys not
-    yet valid or expired are still published in the JWKS for rotation). Raises ConfigError naming
-    the offending key."""
+def registry_from_settings(settings: Settings, extra: Sequence[PublicKeyEntry] = ()) -> KeyRegistry:
+    """Load every configured key, plus ``extra`` partner keys (fetched from their JWKS). The
+    gateway signs with its newest key already valid (keys not yet valid or expired are still
+    published in the JWKS for rotation). Raises ConfigError naming the offending key."""
     now = datetime.now(UTC)
     signers: list[tuple[bool, float, Signer]] = []
     for i, gk in enumerate(settings.gateway.keys):
@@ -53,7 +54,7 @@ def registry_from_settings(settings: Settings) -> KeyRegistry:
                 ))
             except ConfigError as exc:
                 raise ConfigError(f"partners[{i}].keys[{j}] ({pk.keyid}): {exc.detail}") from exc
-    return KeyRegistry([s for _, _, s in signers], public, client_ids=client_ids)
+    return KeyRegistry([s for _, _, s in signers], [*public, *extra], client_ids=client_ids)
 
 
 # (partner, seconds to wait) of the token the nonce check took for this request (see AppNonceStore).

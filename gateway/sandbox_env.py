@@ -167,6 +167,8 @@ class SandboxEnvironment:
             if self.fx_sandboxes:
                 await self.oris.start(self.host)
             self.config_path.write_text(dump_toml(self.filled_config()), encoding="utf-8")
+            for sbx in self._sandboxes.values():  # they follow the gateway's key rotations from its JWKS
+                sbx.gateway_keys.jwks_url = f"{self.gateway_url}/.well-known/jwks.json"
             self.settings = load_settings(self.config_path, **self.overrides)
         except BaseException:
             await self.stop()

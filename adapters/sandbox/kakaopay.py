@@ -17,7 +17,7 @@ from adapters.sandbox import ledger as L
 from adapters.sandbox.ledger import Answer, Debit
 from adapters.sandbox.qrgw import parse_json
 from adapters.sandbox.server import SandboxPartner, Wire
-from gateway.signing import sign_response, verify_request
+from gateway.signing import sign_response
 from schemas import kakaopay as K
 from schemas.errors import AuthError, QrgwError, SignatureMissing
 
@@ -83,14 +83,7 @@ class KakaoPaySandbox(SandboxPartner):
             request.headers.get("Authorization", "").encode(), expected
         ):
             raise SignatureMissing("Authorization: SECRET_KEY missing or wrong", kakao_code=K.ERR_AUTH)
-        await verify_request(
-            self.registry,
-            self.nonces,
-            method=request.method,
-            url=str(request.url),
-            headers=request.headers,
-            body=body,
-        )
+        await self.verify_gateway(request, body)
 
     def parse(self, op: str, request: web.Request, body: bytes) -> tuple[tuple[str, ...], Any]:
         msg = parse_json(body, _BODIES[op])

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 from adapters.common import merchant_ref
 from adapters.sandbox.ledger import NOT_FOUND, Answer
 from adapters.sandbox.server import SandboxPartner, Wire, auth_problem
-from gateway.signing import sign_response, verify_request
+from gateway.signing import sign_response
 from schemas.errors import QrgwError, ValidationFailed
 from schemas.jsonsafe import loads
 from schemas.partner import CreditBody, DebitBody, RefundBody, ReversalBody
@@ -63,14 +63,7 @@ class QrgwSandbox(SandboxPartner):
     )
 
     async def authenticate(self, request: web.Request, body: bytes) -> None:
-        await verify_request(
-            self.registry,
-            self.nonces,
-            method=request.method,
-            url=str(request.url),
-            headers=request.headers,
-            body=body,
-        )
+        await self.verify_gateway(request, body)
 
     def parse(self, op: str, request: web.Request, body: bytes) -> tuple[tuple[str, ...], Any]:
         path_id = request.match_info.get("debit_id") or request.match_info.get("credit_id") or ""

@@ -7,7 +7,8 @@ ledger → wire answer), ``unknown``/``refused``/``error`` answers in its vocabu
 ``sign`` of the answer. The flow of one call — authenticate, parse, choose faults, apply,
 answer — is the same for every family and lives here.
 
-Control API (unsigned, sandbox only): ``GET /sandbox/ledger``, ``POST /sandbox/faults``,
+Control API (unsigned, sandbox only): ``GET /sandbox/ledger``, ``GET /sandbox/events`` (the
+webhook inbox, ``adapters.sandbox.inbox``), ``POST /sandbox/faults``,
 ``GET /sandbox/faults``, ``POST /sandbox/balances`` (``{"payer": "minor units"}``).
 """
 
@@ -25,10 +26,12 @@ from aiohttp import web
 
 from adapters.sandbox.faults import HEADER, Fault, FaultPlan
 from adapters.sandbox.files import WRITERS
+from adapters.sandbox.gatewaykeys import GatewayKeys
+from adapters.sandbox.inbox import Inbox, keyid_of
 from adapters.sandbox.ledger import Ledger
 from gateway.signing import KeyRegistry, PublicKeyEntry, Signer, sign_response, verify_request
 from schemas import jsonsafe
-from schemas.errors import AuthError, QrgwError, ValidationFailed
+from schemas.errors import AuthError, KeyUnknown, QrgwError, ValidationFailed
 
 Wire = tuple[int, dict[str, Any]]
 
@@ -105,12 +108,29 @@ class SandboxPartner(Loopback, abc.ABC):
             cfg.partner_id, cfg.currency, balances=cfg.balances, default_balance=cfg.default_balance
         )
         self.faults = FaultPlan(seed=cfg.seed, hang_s=cfg.hang_s)
-        self.registry = KeyRegistry([cfg.signer], list(cfg.gateway_keys))
+        self.gateway_keys = GatewayKeys(cfg.signer, cfg.gateway_keys)
         self.nonces = MemoryNonces()
         self.calls: dict[str, int] = {}
         self.events: list[dict[str, Any]] = []  # webhook events received from the gateway
+        self.inbox = Inbox()  # every webhook delivery, verified or not (GET /sandbox/events)
         self._runner: web.AppRunner | None = None
         self.url: str | None = None
+
+    @property
+    def registry(self) -> KeyRegistry:
+        """Our key and the gateway's (refreshed from its JWKS on an unknown key id)."""
+        return self.gateway_keys.registry
+
+    async def verify_gateway(self, request: web.Request, body: bytes) -> None:
+        """A call signed by the gateway with the qrgw profile (§2); ``AuthError`` otherwise."""
+        kw: dict[str, Any] = {"method": request.method, "url": str(request.url), "headers": request.headers,
+                              "body": body}
+        try:
+            await verify_request(self.registry, self.nonces, **kw)
+        except KeyUnknown:
+            if not await self.gateway_keys.refresh():
+                raise
+            await verify_request(self.registry, self.nonces, **kw)
 
     # --- family hooks -------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -207,25 +227,28 @@ class SandboxPartner(Loopback, abc.ABC):
         """Payment events from the gateway (PROTOCOL.md §9): signed with the §2 profile whatever
         the family; de-duplicated on ``event_id``."""
         body = await request.read()
+        keyid = keyid_of(request.headers.get("Signature-Input"))
+        verified = False
+        event: Any = None
         try:
-            await verify_request(
-                self.registry,
-                self.nonces,
-                method=request.method,
-                url=str(request.url),
-                headers=request.headers,
-                body=body,
-            )
+            await self.verify_gateway(request, body)
+            verified = True
             event = jsonsafe.loads(body)
             if not isinstance(event, dict) or not isinstance(event.get("event_id"), str):
                 raise ValidationFailed("event without event_id")
         except (QrgwError, ValueError) as exc:
             code = exc.code if isinstance(exc, QrgwError) else "INVALID_JSON"
+            detail = exc.detail if isinstance(exc, QrgwError) else "body is not JSON"
             status = 401 if isinstance(exc, AuthError) else 400
+            self.inbox.record(verified=verified, accepted=False, reason=f"{code}: {detail}",
+                              event=event if isinstance(event, dict) else None, keyid=keyid)
             doc = {"type": f"https://errors.qrgw.dev/{code}", "title": code, "status": status, "code": code}
             return self._signed_qrgw(request, status, doc)
-        if all(e.get("event_id") != event["event_id"] for e in self.events):
+        new = all(e.get("event_id") != event["event_id"] for e in self.events)
+        if new:
             self.events.append(event)
+        self.inbox.record(verified=True, accepted=new, duplicate=not new,
+                          reason="ok" if new else "duplicate event_id", event=event, keyid=keyid)
         return self._signed_qrgw(request, 200, {"received": event["event_id"]})
 
     def _signed_qrgw(self, request: web.Request, status: int, doc: dict[str, Any]) -> web.Response:
@@ -281,6 +304,7 @@ class SandboxPartner(Loopback, abc.ABC):
         app.router.add_post("/webhooks", self._webhook)
         app.router.add_get("/sandbox/ledger", self._ledger)
         app.router.add_get("/sandbox/settlement-file", self._settlement_file)
+        app.router.add_get("/sandbox/events", self.inbox.handler)
         app.router.add_route("*", "/sandbox/faults", self._faults)
         app.router.add_post("/sandbox/balances", self._balances)
         app.router.add_get("/healthz", _ok)

@@ -46,11 +46,19 @@ def route_key(request: web.Request) -> tuple[str, str] | None:
 
 
 def make_roles_middleware(
-    settings: Settings, table: Mapping[tuple[str, str], frozenset[str]] | None = None
+    settings: Settings | Callable[[], Settings], table: Mapping[tuple[str, str], frozenset[str]] | None = None
 ) -> Middleware:
     """403 ``ROLE_NOT_ALLOWED`` when the authenticated caller has none of the route's roles. Runs
-    after the signature check (``request["partner_id"]``); unsigned paths carry no partner."""
-    roles = {p.id: frozenset(p.roles) for p in settings.partners}
+    after the signature check (``request["partner_id"]``); unsigned paths carry no partner.
+    ``settings`` may be a callable returning the current settings (``gateway.live`` reloads)."""
+    current: Callable[[], Settings] = (lambda: settings) if isinstance(settings, Settings) else settings
+    cache: list[tuple[Settings, dict[str, frozenset[str]]]] = []
+
+    def roles_of(partner: str) -> frozenset[str]:
+        now = current()
+        if not cache or cache[0][0] is not now:
+            cache[:] = [(now, {p.id: frozenset(p.roles) for p in now.partners})]
+        return cache[0][1].get(partner, frozenset())
 
     @web.middleware
     async def roles_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -58,7 +66,7 @@ def make_roles_middleware(
         rules = ROUTE_ROLES if table is None else table  # looked up per call: tests swap the table
         need = rules.get(key) if key is not None and isinstance(partner, str) else None
         if key is not None and need is not None:
-            mine = roles.get(str(partner), frozenset())
+            mine = roles_of(str(partner))
             if not need & mine:
                 raise Forbidden(
                     f"{key[0]} {key[1]} needs the {' or '.join(sorted(need))} role; "

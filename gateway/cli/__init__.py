@@ -24,6 +24,8 @@ COMMANDS: dict[str, str] = {
     "fx": "exchange-rate quotes and FX policy",
     "settle": "settlement report, balance check, FX extract",
     "recon": "reconcile partner settlement files",
+    "conformance": "test a partner server of the qrgw family; prints a pass/fail table",
+    "call": "send a signed request to the gateway and verify its signed answer",
     "version": "print the version",
 }
 

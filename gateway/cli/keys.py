@@ -1,4 +1,5 @@
-"""``qrgw keys generate``: a new signing key pair on disk, its public JWK on stdout."""
+"""``qrgw keys generate | list | rotate | jwks``: key pairs, validity windows, rotation, the
+public set (the runbook is docs/keys.md)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import json
 import os
 import secrets
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,30 @@ def register(sub: Any) -> None:
     g.add_argument("--out", type=Path, required=True, help="directory for the key files (created if absent)")
     g.add_argument("--keyid", help="key id (default: qrgw-<alg>-<random>)")
     g.set_defaults(func=generate)
+    lst = ksub.add_parser("list", help="every configured key with its validity window and days left")
+    lst.add_argument("--config", type=Path, required=True, help="gateway config")
+    lst.set_defaults(func=list_keys)
+    r = ksub.add_parser(
+        "rotate",
+        help="add a new gateway key valid from --not-before and retire the current one after an overlap",
+        description="Generate a key into --out, add it to --config with not_before, give the current key a "
+        "not_after (not_before + overlap). Then SIGHUP every gateway: the new key is published at once and "
+        "signs from not_before on; the old one stops at its not_after.",
+    )
+    r.add_argument("--config", type=Path, required=True, help="gateway config to update (a .bak copy is kept)")
+    r.add_argument("--out", type=Path, required=True, help="directory for the new private key")
+    r.add_argument("--alg", choices=ALGORITHMS, default="ed25519")
+    r.add_argument("--keyid", help="key id (default: qrgw-<date>-<random>)")
+    r.add_argument("--not-before", type=_when, help="RFC 3339 time the new key starts signing "
+                   "(default: now + --publish-days)")
+    r.add_argument("--publish-days", type=float, default=7.0,
+                   help="days partners get to fetch the new public key before it signs (default 7)")
+    r.add_argument("--overlap-days", type=float, default=7.0,
+                   help="days the old key stays valid after the new one starts (default 7)")
+    r.set_defaults(func=rotate_key)
+    j = ksub.add_parser("jwks", help="print the gateway's public JWK Set (with nbf/exp windows)")
+    j.add_argument("--config", type=Path, required=True, help="gateway config")
+    j.set_defaults(func=print_jwks)
 
 
 def generate(args: argparse.Namespace) -> int:
@@ -44,4 +70,40 @@ def generate(args: argparse.Namespace) -> int:
         fh.write(private_pem(key))
     public_path.write_bytes(public_pem(key))
     print(json.dumps(public_jwk(key, keyid, args.alg), indent=2))
+    return 0
+
+
+def _when(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an RFC 3339 time: {text!r}") from exc
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def list_keys(args: argparse.Namespace) -> int:
+    from gateway.config import load_settings
+    from gateway.partnerkit.keytool import format_rows, key_rows
+
+    print(format_rows(key_rows(load_settings(args.config))))
+    return 0
+
+
+def rotate_key(args: argparse.Namespace) -> int:
+    from gateway.partnerkit.keytool import rotate
+
+    not_before = args.not_before or datetime.now(UTC).replace(microsecond=0) + timedelta(days=args.publish_days)
+    keyid, path = rotate(args.config, args.out, alg=args.alg, not_before=not_before,
+                         overlap=timedelta(days=args.overlap_days), keyid=args.keyid)
+    print(f"new key {keyid} ({args.alg}) in {path}; signs from {not_before.isoformat()}")
+    print(f"{args.config} updated ({args.config}.bak kept). Now send SIGHUP to every gateway process:")
+    print("the key is published at once and used from its not_before, with no restart.")
+    return 0
+
+
+def print_jwks(args: argparse.Namespace) -> int:
+    from gateway.config import load_settings
+    from gateway.partnerkit.keytool import jwks
+
+    print(json.dumps(jwks(load_settings(args.config)), indent=2))
     return 0

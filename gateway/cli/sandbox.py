@@ -48,6 +48,7 @@ def describe(env: Any) -> dict[str, Any]:
                 "keyid": env.partner_key_files[pid].keyid,
                 "ledger": f"{sbx.url}/sandbox/ledger",
                 "faults": f"{sbx.url}/sandbox/faults",
+                "events": f"{sbx.url}/sandbox/events",
             }
             for pid, sbx in env.sandboxes.items()
         },
@@ -69,7 +70,9 @@ async def serve(args: argparse.Namespace, workdir: Path) -> None:
     except OSError as exc:
         raise ConfigError(f"cannot start the sandboxes: {exc.strerror or exc}") from exc
     try:
-        doc = describe(env)
+        from gateway.partnerkit.client import write_sandbox_client_config
+
+        doc = describe(env) | {"client_config": str(write_sandbox_client_config(env))}
         if args.ready_file:
             args.ready_file.write_text(json.dumps(doc), encoding="utf-8")
         if args.json:
@@ -82,9 +85,14 @@ async def serve(args: argparse.Namespace, workdir: Path) -> None:
                 print(f"  registry (ORIS)  {doc['registry']['url']}   faults: POST {doc['registry']['mode']}")
             print(f"  keys:            {doc['keys_dir']}")
             print(f"  gateway config:  {doc['config']}   (qrgw serve --config {doc['config']})")
+            print(f"  client config:   {doc['client_config']}   (qrgw call --config ... GET /openapi.json)")
             print("  faults:  header X-Sandbox-Fault: timeout|drop|5xx|U|latency=MS|F=CODE")
             print("           or POST <url>/sandbox/faults")
-            print("  ledgers: GET <url>/sandbox/ledger", flush=True)
+            print("  ledgers: GET <url>/sandbox/ledger")
+            print("  webhook inbox (every delivery, verified or not, and why): GET <url>/sandbox/events")
+            for pid, p in doc["partners"].items():
+                print(f"    {pid:<14} {p['events']}")
+            print(flush=True)
         await asyncio.Event().wait()
     finally:
         await env.stop()

@@ -97,8 +97,8 @@ def run(args: argparse.Namespace) -> int:
     # Bound before anything starts: a port in use is one line on stderr, not a traceback.
     socks = [_bind(host, port, name, reuse_port=bool(args.reuse_port)) for host, port, _, name in listeners]
     configure_logging(settings.logging.level, settings.logging.format)
-    return asyncio.run(_serve(settings, [(sock, ctx, name) for sock, (*_, ctx, name) in zip(socks, listeners,
-                                                                                             strict=True)]))
+    bound = [(sock, ctx, name) for sock, (*_, ctx, name) in zip(socks, listeners, strict=True)]
+    return asyncio.run(_serve(settings, bound, (args.config, overrides)))
 
 
 def _bind(host: str, port: int, name: str, *, reuse_port: bool) -> socket.socket:
@@ -116,9 +116,14 @@ def _bind(host: str, port: int, name: str, *, reuse_port: bool) -> socket.socket
     return sock
 
 
-async def _serve(settings: Settings, listeners: list[tuple[socket.socket, ssl.SSLContext | None, str]]) -> int:
+async def _serve(
+    settings: Settings,
+    listeners: list[tuple[socket.socket, ssl.SSLContext | None, str]],
+    source: tuple[Path | None, dict[str, Any]],
+) -> int:
     """Partner API (+ operator listener) until SIGTERM/SIGINT; then stop accepting, let requests in
-    flight finish (``shutdown_grace_s``) and close every resource (the apps' ``cleanup_ctx``)."""
+    flight finish (``shutdown_grace_s``) and close every resource (the apps' ``cleanup_ctx``).
+    SIGHUP re-reads ``source`` (the config file and overrides): keys, partners, routing."""
     import asyncio
     import signal
 
@@ -130,6 +135,9 @@ async def _serve(settings: Settings, listeners: list[tuple[socket.socket, ssl.SS
 
     log = get_logger("gateway.serve")
     app = create_app(settings)
+    from gateway.live import enable_reload
+
+    enable_reload(app, *source)  # SIGHUP: keys, partners and routing, no restart (docs/keys.md)
     # The partner API through the hardened server (header/body deadlines, connection cap, signed parser errors).
     runners: list[web.AppRunner] = [
         GatewayRunner(app, settings.server, shutdown_timeout=settings.server.shutdown_grace_s)

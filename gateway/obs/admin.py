@@ -1,9 +1,9 @@
 """The operator listener (``[admin] host/port``, off unless enabled): a second aiohttp app that
 ``qrgw serve`` starts beside the partner API, on its own address, for the operator only.
 
-Today it serves ``GET /metrics`` (the gateway's one registry), ``/healthz`` and ``/readyz``; the
-admin API is added here too (``ROUTES``) — never on the partner port, where anything unsigned
-is public.
+Today it serves ``GET /metrics`` (the gateway's one registry), ``/healthz``, ``/readyz`` and
+``POST /admin/reload`` (as SIGHUP); the admin API is added here too (``ROUTES``) — never on the
+partner port, where anything unsigned is public.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from gateway.live import reload_handler
 from gateway.obs.http import hide_server_banner
 from gateway.obs.ready import GATEWAY_APP, healthz, readyz
 from gateway.payments.container import METRICS
@@ -37,6 +38,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/healthz", healthz),
     ("GET", "/readyz", readyz),
     *settlement_admin.ROUTES,  # windows and reconciliation exceptions (docs/settlement.md)
+    ("POST", "/admin/reload", reload_handler),  # as SIGHUP: keys, partners, routing (docs/keys.md)
 ]
 
 

@@ -59,7 +59,10 @@ def valid_signing_keys(settings: Settings, now: datetime) -> list[str]:
 
 
 def _keys(app: web.Application) -> Component:
-    valid = valid_signing_keys(app[SETTINGS], datetime.now(UTC))
+    from gateway.live import LIVE  # the keys as last reloaded (SIGHUP), not as at start-up
+
+    settings = app[LIVE].current.settings if LIVE in app else app[SETTINGS]
+    valid = valid_signing_keys(settings, datetime.now(UTC))
     if not valid:
         return {"ok": False, "detail": "no gateway signing key is within its validity window"}
     return {"ok": True, "keyids": valid}

@@ -18,6 +18,7 @@ from aiohttp import web
 from gateway.api import limits, openapi, payments, quotes
 from gateway.api.edge import make_rate_limit_middleware
 from gateway.appkeys import SERVICES, SETTINGS, STORE
+from gateway.config import Settings
 from gateway.payments.container import METRICS, PAYMENTS, PaymentServices
 from gateway.payments.orchestrator import Orchestrator
 from gateway.payments.ports import Partners, Pricing, QrResolver
@@ -26,21 +27,26 @@ from gateway.payments.service import ReversalService
 from gateway.payments.state import RetryPolicy
 from gateway.payments.steps import new_id
 from gateway.routing_app import call_observer, routing_table
+from gateway.signing import KeyRegistry
 from schemas.errors import ConfigError
 
 log = structlog.get_logger("gateway.payments")
 
 
-def _build_partners(app: web.Application, closers: list[Any]) -> Partners:
+def _build_partners(
+    app: web.Application, closers: list[Any], settings: Settings | None = None, registry: KeyRegistry | None = None
+) -> Partners:
+    """Adapters of every configured partner (``gateway.livewiring`` passes a new snapshot)."""
     from adapters.endpoint import PartnerEndpoint
     from adapters.factory import build_adapters
     from adapters.http import OutboundHttp
     from gateway.keys import registry_from_settings
+    from gateway.live import LIVE
     from gateway.obs.http import PartnerCallObserver
     from gateway.obs.tracing import TRACING
 
-    settings = app[SETTINGS]
-    registry = registry_from_settings(settings)
+    settings = settings or app[SETTINGS]
+    registry = registry or (app[LIVE].registry() if LIVE in app else registry_from_settings(settings))
     http = OutboundHttp(observer=PartnerCallObserver(app[METRICS], app[TRACING]))
     closers.append(http)
     out = Partners()

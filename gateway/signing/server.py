@@ -130,7 +130,7 @@ class Authority:
 
 
 def make_signing_middleware(
-    registry: KeyRegistry,
+    registry: KeyRegistry | Callable[[], KeyRegistry],
     nonces: NonceStore,
     render_error: RenderError,
     unsigned_paths: frozenset[str] = UNSIGNED_PATHS,
@@ -140,23 +140,28 @@ def make_signing_middleware(
 ) -> Middleware:
     """Build the middleware. ``@authority`` must be the gateway's own (``Authority``): the one of
     ``public_base_url`` when set (behind a proxy that rewrites Host), else the address the
-    connection reached (``local_hosts`` or the socket's IP, with the bound port)."""
+    connection reached (``local_hosts`` or the socket's IP, with the bound port). ``registry`` may
+    be a callable returning the current one (keys that reload, ``gateway.live``): it is read once
+    per request, so a request finishes with the keys it started with."""
     authority = Authority(public_base_url, local_hosts)
-
-    def sign(request: web.Request, resp: web.StreamResponse, req_sig: str) -> web.StreamResponse:
-        return sign_answer(registry, render_error, request, resp, req_sig)
+    current = _getter(registry)
 
     @web.middleware
     async def signing_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path in unsigned_paths:
             return await handler(request)
         rid = request.get("request_id")
+        reg = current()
+
+        def sign(request: web.Request, resp: web.StreamResponse, req_sig: str) -> web.StreamResponse:
+            return sign_answer(reg, render_error, request, resp, req_sig)
+
         req_sig = ", ".join(request.headers.getall("Signature", []))
         try:
             body = await request.read()
             url = authority.url(request)
             try:
-                verified = await verify_request(registry, nonces, method=request.method, url=url,
+                verified = await verify_request(reg, nonces, method=request.method, url=url,
                                                 headers=request.headers, body=body)
             except QrgwError as exc:
                 better = authority.explain(request, exc)
@@ -184,13 +189,25 @@ def make_signing_middleware(
     return signing_middleware
 
 
-def make_jwks_handler(registry: KeyRegistry) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """``GET /.well-known/jwks.json``: the gateway's public keys, unsigned, cacheable."""
-    body = json.dumps(registry.jwks(), separators=(",", ":")).encode()
+def _getter(registry: KeyRegistry | Callable[[], KeyRegistry]) -> Callable[[], KeyRegistry]:
+    if isinstance(registry, KeyRegistry):
+        return lambda: registry
+    return registry
+
+
+def make_jwks_handler(
+    registry: KeyRegistry | Callable[[], KeyRegistry],
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """``GET /.well-known/jwks.json``: the gateway's public keys, unsigned, cacheable (the body is
+    rebuilt only when the registry was swapped)."""
+    current = _getter(registry)
+    cache: list[tuple[KeyRegistry, bytes]] = []
 
     async def jwks(request: web.Request) -> web.Response:
-        return web.Response(body=body, content_type="application/jwk-set+json",
+        reg = current()
+        if not cache or cache[0][0] is not reg:
+            cache[:] = [(reg, json.dumps(reg.jwks(), separators=(",", ":")).encode())]
+        return web.Response(body=cache[0][1], content_type="application/jwk-set+json",
                             headers={"Cache-Control": "public, max-age=300"})
 
     return jwks
-
