@@ -19,13 +19,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 from pydantic import ValidationError
 
 from adapters.base import AcquirerAdapter, CreditRequest, DebitRequest, Outcome, WalletAdapter
 from adapters.common import dumps, guarded, merchant_ref, parse_as, read_json
 from adapters.endpoint import PartnerEndpoint
-from adapters.http import OutboundHttp
+from adapters.http import HttpResponse, OutboundHttp
 from gateway.signing import KeyRegistry, alipay_key_version, alipay_sign, alipay_verify
 from schemas import alipayplus as A
 from schemas.errors import KeyUnknown, PartnerProtocolError
@@ -91,7 +90,7 @@ class AlipayPlusAdapter(WalletAdapter, AcquirerAdapter):
             # F/U answers may come unsigned; they are taken at face value (they move no money).
         return doc
 
-    def _signed_ok(self, resp: httpx.Response, path: str, op: str) -> bool:
+    def _signed_ok(self, resp: HttpResponse, path: str, op: str) -> bool:
         header = resp.headers.get("Signature")
         if not header:
             return False

@@ -7,12 +7,11 @@ import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
-import httpx
 from pydantic import BaseModel, ValidationError
 
 from adapters.base import Outcome
 from adapters.endpoint import PartnerEndpoint
-from adapters.http import OutboundHttp
+from adapters.http import HttpResponse, OutboundHttp
 from schemas import jsonsafe
 from schemas.errors import InvalidJSON, PartnerProtocolError, PartnerUnavailable
 
@@ -24,7 +23,7 @@ def dumps(doc: Any) -> bytes:
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False, default=str).encode()
 
 
-def read_json(resp: httpx.Response, partner: str, op: str) -> dict[str, Any]:
+def read_json(resp: HttpResponse, partner: str, op: str) -> dict[str, Any]:
     try:
         doc = jsonsafe.loads(resp.content)  # bounded: a hostile partner cannot make us recurse
     except InvalidJSON as exc:

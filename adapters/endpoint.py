@@ -35,6 +35,7 @@ class PartnerEndpoint:
     sandbox: bool = False
     tls_verify: bool = True  # False only with sandbox=True (OutboundHttp refuses otherwise)
     key_version: str = "1"  # the Alipay+ keyVersion partners know the gateway's key by
+    webhook_url: str | None = None  # where the gateway POSTs events (same TLS policy as base_url)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
@@ -43,10 +44,15 @@ class PartnerEndpoint:
         return f"{self.base_url}{path}"
 
     @classmethod
-    def from_settings(cls, p: Mapping[str, Any], *, sandbox: bool = False) -> PartnerEndpoint:
-        """From a ``PartnerSettings.model_dump()``; reads the Kakao secret from its file or env."""
+    def from_settings(
+        cls, p: Mapping[str, Any], *, sandbox: bool = False, with_secret: bool = True
+    ) -> PartnerEndpoint:
+        """From a ``PartnerSettings.model_dump()``; reads the Kakao secret from its file or env
+        (``with_secret=False``: not needed, e.g. for webhook delivery)."""
         secret: str | None = None
-        if p.get("secret_key_file"):
+        if not with_secret:
+            pass
+        elif p.get("secret_key_file"):
             path = Path(p["secret_key_file"])
             try:
                 secret = path.read_text(encoding="utf-8").strip()
@@ -56,7 +62,7 @@ class PartnerEndpoint:
             secret = os.environ.get(p["secret_key_env"])
             if not secret:
                 raise ConfigError(f"partners[{p['id']}].secret_key_env: {p['secret_key_env']} is not set")
-        if p["family"] == "kakaopay" and not secret:
+        if with_secret and p["family"] == "kakaopay" and not secret:
             raise ConfigError(
                 f"partners[{p['id']}]: the kakaopay family needs secret_key_file or secret_key_env"
             )
@@ -77,6 +83,7 @@ class PartnerEndpoint:
             client_cert=_path(p.get("client_cert")),
             client_key=_path(p.get("client_key")),
             sandbox=sandbox,
+            webhook_url=p.get("webhook_url"),
         )
 
 

@@ -2,7 +2,7 @@
 server for a QR payment the payer already confirmed in the wallet app.
 
 Every call carries ``Authorization: SECRET_KEY <key>`` and is signed with the qrgw profile
-(``QrgwAuth``), which also verifies every answer. Amounts are integers in minor units.
+(``QrgwCallAuth``), which also verifies every answer. Amounts are integers in minor units.
 
 Mapping: an approve answered ``SUCCESS_PAYMENT`` → succeeded(tid); an error body
 ``{"error_code", "error_message", "extras"?}`` with HTTP 400 → failed(``extras.method_result_code``
@@ -20,7 +20,7 @@ from adapters.base import AcquirerAdapter, CreditRequest, DebitRequest, Outcome,
 from adapters.common import dumps, guarded, merchant_ref, parse_as, read_json
 from adapters.endpoint import PartnerEndpoint
 from adapters.http import OutboundHttp
-from gateway.signing import KeyRegistry, QrgwAuth
+from gateway.signing import KeyRegistry, QrgwCallAuth
 from schemas import kakaopay as K
 from schemas.errors import PartnerProtocolError
 from schemas.money import MoneyModel
@@ -45,7 +45,7 @@ class KakaoPayAdapter(WalletAdapter, AcquirerAdapter):
         self.ep = ep
         self.cid = ep.client_id or "TC0ONETIME"
         self.http = http
-        self.auth = QrgwAuth(registry.signer, registry, ep.id)
+        self.auth = QrgwCallAuth(registry.signer, registry, ep.id)
         self._authz = f"SECRET_KEY {ep.secret_key}"
 
     async def _post(

@@ -1,5 +1,5 @@
 """The ``qrgw`` family adapter (PROTOCOL.md §8): the open protocol, signed with the §2 profile
-under the gateway's key both ways (``QrgwAuth`` signs each request and verifies each answer).
+under the gateway's key both ways (``QrgwCallAuth`` signs each request and verifies each answer).
 
 Answer mapping: ``SUCCEEDED`` → succeeded; ``FAILED`` → failed(failure.code); ``PROCESSING``
 → unknown; 404 ``*_NOT_FOUND`` on an inquiry → failed(not_found=True); other 400/404/409/422
@@ -11,13 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from adapters.base import AcquirerAdapter, CreditRequest, DebitRequest, Outcome, WalletAdapter
 from adapters.common import dumps, guarded, parse_as, read_json
 from adapters.endpoint import PartnerEndpoint
-from adapters.http import OutboundHttp
-from gateway.signing import KeyRegistry, QrgwAuth
+from adapters.http import HttpResponse, OutboundHttp
+from gateway.signing import KeyRegistry, QrgwCallAuth
 from schemas.errors import PartnerProtocolError
 from schemas.money import MoneyModel
 from schemas.partner import CancelAnswer, CreditAnswer, DebitAnswer, Problem, RefundAnswer, ReversalAnswer
@@ -31,16 +29,16 @@ class QrgwAdapter(WalletAdapter, AcquirerAdapter):
         self.partner_id = ep.id
         self.ep = ep
         self.http = http
-        self.auth = QrgwAuth(registry.signer, registry, ep.id)
+        self.auth = QrgwCallAuth(registry.signer, registry, ep.id)
 
-    async def _call(self, op: str, method: str, path: str, doc: dict[str, Any] | None) -> httpx.Response:
+    async def _call(self, op: str, method: str, path: str, doc: dict[str, Any] | None) -> HttpResponse:
         body = dumps(doc) if doc is not None else None
         return await self.http.call(self.ep, op, method, path, body=body, auth=self.auth)
 
     def _state(
         self,
         op: str,
-        resp: httpx.Response,
+        resp: HttpResponse,
         model: type[_StateAnswer],
         key: str,
         ident: str,

@@ -68,7 +68,8 @@ def follow_live_config(app: web.Application) -> None:
             worker = given.get("webhooks")
             if isinstance(worker, WebhookWorker):
                 worker.signer = snap.registry.signer
-                worker.endpoints = dict(endpoints_from_settings(snap.settings.partners))
+                worker.endpoints = dict(endpoints_from_settings(snap.settings.partners,
+                                                             sandbox=snap.settings.server.sandbox))
 
         return commit
 

@@ -1,15 +1,18 @@
-"""Partner answers → outcomes, with respx standing in for the partner (faults, malformed answers)."""
+"""Partner answers → outcomes, with a loopback fake partner standing in for the real one: scripted
+answers, malformed answers and real transport faults (a hung answer, a dropped connection, a
+truncated body, a refused connection)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable, MutableMapping
+from collections.abc import AsyncIterator, Callable, MutableMapping
 from functools import cache
 from typing import Any
 
-import httpx
 import pytest
-import respx
+import pytest_asyncio
+from aiohttp import web
 from structlog.testing import capture_logs
 
 from adapters.alipayplus import AlipayPlusAdapter
@@ -19,12 +22,75 @@ from adapters.kakaopay import KakaoPayAdapter
 from adapters.observe import NullObserver
 from adapters.qrgw import QrgwAdapter
 from gateway.signing import KeyRegistry, PublicKeyEntry, Signer, generate_key
-from gateway.testing.sandboxes import alipay_answer, debit_request, qrgw_answer
+from gateway.testing.sandboxes import Answer, SeenRequest, alipay_answer, debit_request, qrgw_answer
 from schemas.errors import ConfigError
 from schemas.money import MoneyModel as M
 
 BASE = "https://partner.example"
-Responder = Callable[[httpx.Request], httpx.Response]
+Responder = Callable[[SeenRequest], Answer]
+FAULTS = ("hang", "drop", "truncate", "refused")
+
+
+class FakePartner:
+    """A loopback partner answering every request with ``responder`` (or a transport fault)."""
+
+    def __init__(self) -> None:
+        self.responder: Responder | str = "refused"
+        self.seen: list[tuple[str, str]] = []
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, shutdown_timeout=0.1)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        self.seen.append((request.method, request.path))
+        r = self.responder
+        if r == "hang":
+            await asyncio.sleep(5)
+        if r == "drop" and request.transport is not None:
+            request.transport.abort()
+        if r == "truncate":  # promise 100 bytes, send 1, hang up
+            resp = web.StreamResponse(headers={"Content-Type": "application/json", "Content-Length": "100"})
+            await resp.prepare(request)
+            await resp.write(b"{")
+            if request.transport is not None:
+                request.transport.abort()
+            return resp
+        if isinstance(r, str):
+            return web.Response(status=599)
+        a = r(SeenRequest(request.method, request.path, request.headers, body))
+        return web.Response(status=a.status, headers=a.headers, body=a.body)
+
+
+FAKE = FakePartner()
+
+
+@pytest_asyncio.fixture(autouse=True)
+async def partner() -> AsyncIterator[FakePartner]:
+    FAKE.responder, FAKE.seen = "refused", []
+    await FAKE.start()
+    yield FAKE
+    await FAKE.stop()
+
+
+@pytest_asyncio.fixture
+async def http() -> AsyncIterator[OutboundHttp]:
+    out = OutboundHttp()
+    yield out
+    await out.aclose()
 
 
 @cache
@@ -46,17 +112,19 @@ def keys() -> tuple[KeyRegistry, Signer, Signer]:
 
 
 def endpoint(family: str, **kw: Any) -> PartnerEndpoint:
+    """An endpoint of the fake partner (loopback http: a sandbox endpoint) unless ``kw`` says otherwise."""
     fields: dict[str, Any] = {
         "id": "p",
         "family": family,
         "roles": ("wallet", "acquirer"),
         "country": "KR",
         "currency": "KRW",
-        "base_url": BASE,
+        "base_url": FAKE.url,
+        "sandbox": True,
         "client_id": "CID",
         "secret_key": "s3cr3t",
-        "read_timeout_s": 0.5,
-        "total_timeout_s": 1.0,
+        "read_timeout_s": 1.0,  # a hung answer times out; a slow, busy machine answers in time
+        "total_timeout_s": 2.0,
     }
     return PartnerEndpoint(**(fields | kw))
 
@@ -65,16 +133,15 @@ def req() -> Any:
     return debit_request(payer="u1", amount=M.of("KRW", 1000), debit_id="d1", payment_id="p1")
 
 
-async def run(
-    adapter_call: Callable[[], Any], method: str, path: str, responder: Responder | Exception
-) -> Any:
-    with respx.mock(base_url=BASE, assert_all_called=True) as mock:
-        route = mock.route(method=method, path=path)
-        if isinstance(responder, Exception):
-            route.mock(side_effect=responder)
-        else:
-            route.mock(side_effect=responder)
-        return await adapter_call()
+async def run(adapter_call: Callable[[], Any], method: str, path: str, responder: Responder | str) -> Any:
+    """The fake partner answers ``method path`` with ``responder`` (an answer, or one of
+    ``FAULTS``); run the adapter call; the partner must have seen exactly that one request."""
+    FAKE.responder, FAKE.seen = responder, []
+    if responder == "refused":
+        await FAKE.stop()
+    out = await adapter_call()
+    assert FAKE.seen == ([] if responder == "refused" else [(method, path)])
+    return out
 
 
 # --- Alipay+ ---------------------------------------------------------------------------------------
@@ -82,7 +149,7 @@ def ali(doc: Any, *, signed: bool = True, wrong_key: bool = False, status: int =
     ali_key = keys()[2]
     signer = None if not signed else (keys()[0].signers[1] if wrong_key else ali_key)
 
-    def respond(request: httpx.Request) -> httpx.Response:
+    def respond(request: SeenRequest) -> Answer:
         assert request.headers["Client-Id"] == "CID" and "RSA256" in request.headers["Signature"]
         body = json.loads(request.content)
         assert all(isinstance(v, str) for k, v in body.items() if not isinstance(v, dict)), body
@@ -109,8 +176,8 @@ def res(status: str, code: str) -> dict[str, str]:
         ("U", "PAYMENT_IN_PROCESS", "unknown"),
     ],
 )
-async def test_alipay_pay_result_codes(status: str, code: str, kind: str) -> None:
-    a = AlipayPlusAdapter(endpoint("alipayplus"), keys()[0], OutboundHttp())
+async def test_alipay_pay_result_codes(status: str, code: str, kind: str, http: OutboundHttp) -> None:
+    a = AlipayPlusAdapter(endpoint("alipayplus"), keys()[0], http)
     doc: dict[str, Any] = {"result": res(status, code)} | ({"paymentId": "P9"} if status == "S" else {})
     out = await run(lambda: a.pay(req()), "POST", "/aps/api/v1/payments/pay", ali(doc))
     assert out.kind == kind
@@ -132,13 +199,11 @@ async def test_alipay_pay_result_codes(status: str, code: str, kind: str) -> Non
         (ali({"result": res("S", "SUCCESS")}), "unknown"),  # S without paymentId
         (ali({"result": {"resultCode": "SUCCESS", "resultStatus": 1}}), "unknown"),  # not a string
         (ali({"result": res("S", "SUCCESS"), "paymentId": "P9"}, status=502), "unknown"),
-        (httpx.ReadTimeout("slow"), "unknown"),
-        (httpx.ConnectError("refused"), "unknown"),
-        (httpx.RemoteProtocolError("dropped"), "unknown"),
+        *((fault, "unknown") for fault in FAULTS),
     ],
 )
-async def test_alipay_malformed_answers(responder: Any, kind: str) -> None:
-    a = AlipayPlusAdapter(endpoint("alipayplus"), keys()[0], OutboundHttp())
+async def test_alipay_malformed_answers(responder: Any, kind: str, http: OutboundHttp) -> None:
+    a = AlipayPlusAdapter(endpoint("alipayplus"), keys()[0], http)
     out = await run(lambda: a.pay(req()), "POST", "/aps/api/v1/payments/pay", responder)
     assert out.kind == kind
 
@@ -158,17 +223,17 @@ async def test_alipay_malformed_answers(responder: Any, kind: str) -> None:
         ({"result": res("F", "PARAM_ILLEGAL")}, "unknown", False),  # the inquiry failed, not the payment
     ],
 )
-async def test_alipay_inquiry(doc: dict[str, Any], kind: str, not_found: bool) -> None:
-    a = AlipayPlusAdapter(endpoint("alipayplus"), keys()[0], OutboundHttp())
+async def test_alipay_inquiry(doc: dict[str, Any], kind: str, not_found: bool, http: OutboundHttp) -> None:
+    a = AlipayPlusAdapter(endpoint("alipayplus"), keys()[0], http)
     out = await run(lambda: a.inquire("d1"), "POST", "/aps/api/v1/payments/inquiryPayment", ali(doc))
     assert (out.kind, out.not_found) == (kind, not_found)
 
 
-async def test_alipay_pay_body_fields() -> None:
-    a = AlipayPlusAdapter(endpoint("alipayplus"), keys()[0], OutboundHttp())
+async def test_alipay_pay_body_fields(http: OutboundHttp) -> None:
+    a = AlipayPlusAdapter(endpoint("alipayplus"), keys()[0], http)
     seen: dict[str, Any] = {}
 
-    def respond(request: httpx.Request) -> httpx.Response:
+    def respond(request: SeenRequest) -> Answer:
         seen.update(json.loads(request.content))
         return ali({"result": res("S", "SUCCESS"), "paymentId": "P9"})(request)
 
@@ -195,11 +260,11 @@ async def test_alipay_pay_body_fields() -> None:
 
 # --- qrgw family -----------------------------------------------------------------------------------
 def qa(status: int, doc: Any, *, signed: bool = True) -> Responder:
-    def respond(request: httpx.Request) -> httpx.Response:
+    def respond(request: SeenRequest) -> Answer:
         assert "Signature" in request.headers
         assert ("Content-Digest" in request.headers) == bool(request.content)
         if not signed:
-            return httpx.Response(status, json=doc)
+            return Answer.json(status, doc)
         return qrgw_answer(keys()[1], request, status, doc)
 
     return respond
@@ -226,17 +291,17 @@ def qa(status: int, doc: Any, *, signed: bool = True) -> Responder:
         (qa(200, {"debit_id": "other", "status": "SUCCEEDED"}), "unknown", "UNKNOWN"),
         (qa(200, {"debit_id": "d1"}), "unknown", "UNKNOWN"),
         (qa(200, b"<html>"), "unknown", "UNKNOWN"),
-        (httpx.ReadTimeout("slow"), "unknown", "UNKNOWN"),
+        *((fault, "unknown", "UNKNOWN") for fault in FAULTS),
     ],
 )
-async def test_qrgw_pay_answers(responder: Any, kind: str, code: str | None) -> None:
-    a = QrgwAdapter(endpoint("qrgw"), keys()[0], OutboundHttp())
+async def test_qrgw_pay_answers(responder: Any, kind: str, code: str | None, http: OutboundHttp) -> None:
+    a = QrgwAdapter(endpoint("qrgw"), keys()[0], http)
     out = await run(lambda: a.pay(req()), "POST", "/qrgw/v1/debits", responder)
     assert (out.kind, out.code) == (kind, code)
 
 
-async def test_qrgw_inquiry_not_found() -> None:
-    a = QrgwAdapter(endpoint("qrgw"), keys()[0], OutboundHttp())
+async def test_qrgw_inquiry_not_found(http: OutboundHttp) -> None:
+    a = QrgwAdapter(endpoint("qrgw"), keys()[0], http)
     doc = {"type": "t", "title": "t", "status": 404, "code": "DEBIT_NOT_FOUND"}
     out = await run(lambda: a.inquire("d1"), "GET", "/qrgw/v1/debits/d1", qa(404, doc))
     assert out.kind == "failed" and out.not_found
@@ -244,7 +309,7 @@ async def test_qrgw_inquiry_not_found() -> None:
 
 # --- Kakao Pay -------------------------------------------------------------------------------------
 def ka(status: int, doc: Any) -> Responder:
-    def respond(request: httpx.Request) -> httpx.Response:
+    def respond(request: SeenRequest) -> Answer:
         assert request.headers["Authorization"] == "SECRET_KEY s3cr3t"
         body = json.loads(request.content)
         assert isinstance(body.get("total_amount", body.get("cancel_amount", 0)), int)
@@ -277,20 +342,26 @@ APPROVED = {
         (ka(400, {"message": "no code"}), "unknown", "UNKNOWN"),
     ],
 )
-async def test_kakao_approve_answers(responder: Any, kind: str, code: str | None) -> None:
-    a = KakaoPayAdapter(endpoint("kakaopay"), keys()[0], OutboundHttp())
+async def test_kakao_approve_answers(responder: Any, kind: str, code: str | None, http: OutboundHttp) -> None:
+    a = KakaoPayAdapter(endpoint("kakaopay"), keys()[0], http)
     out = await run(lambda: a.pay(req()), "POST", "/online/v1/payment/qr/approve", responder)
     assert (out.kind, out.code) == (kind, code)
 
 
 # --- the HTTP layer --------------------------------------------------------------------------------
-def test_tls_and_plain_http_refused_outside_sandbox() -> None:
-    http = OutboundHttp()
-    with pytest.raises(ConfigError):
-        http.client(endpoint("qrgw", base_url="http://partner.example"))
-    with pytest.raises(ConfigError):
-        http.client(endpoint("qrgw", tls_verify=False))
-    http.client(endpoint("qrgw", base_url="http://127.0.0.1:9", sandbox=True, tls_verify=False))
+async def test_tls_and_plain_http_refused_outside_sandbox(http: OutboundHttp) -> None:
+    prod = {"base_url": BASE, "sandbox": False}
+    with pytest.raises(ConfigError, match="base_url: plain http"):
+        http.session(endpoint("qrgw", **prod | {"base_url": "http://partner.example"}))
+    with pytest.raises(ConfigError, match="TLS verification"):
+        http.session(endpoint("qrgw", **prod, tls_verify=False))
+    with pytest.raises(ConfigError, match="webhook_url: plain http"):
+        http.session(endpoint("qrgw", **prod, webhook_url="http://partner.example/hooks"))
+    with pytest.raises(ConfigError, match="webhook_url: plain http"):  # an absolute target: a webhook
+        await http.call(endpoint("qrgw", **prod), "webhook", "POST", "http://partner.example/hooks", body=b"{}")
+    assert FAKE.seen == []
+    sbx = endpoint("qrgw", webhook_url="http://127.0.0.1:9/h", tls_verify=False)
+    assert http.session(sbx) is http.session(sbx)  # one pooled session per partner
 
 
 class Recorder(NullObserver):
@@ -312,10 +383,14 @@ class Recorder(NullObserver):
 
 async def test_calls_are_logged_and_reported_to_the_observer_without_secrets() -> None:
     rec = Recorder()
-    a = KakaoPayAdapter(endpoint("kakaopay"), keys()[0], OutboundHttp(observer=rec))
-    with capture_logs() as logs:
-        await run(lambda: a.pay(req()), "POST", "/online/v1/payment/qr/approve", ka(200, APPROVED))
-        await run(lambda: a.pay(req()), "POST", "/online/v1/payment/qr/approve", httpx.ConnectTimeout("t"))
+    http = OutboundHttp(observer=rec)
+    a = KakaoPayAdapter(endpoint("kakaopay"), keys()[0], http)
+    try:
+        with capture_logs() as logs:
+            await run(lambda: a.pay(req()), "POST", "/online/v1/payment/qr/approve", ka(200, APPROVED))
+            await run(lambda: a.pay(req()), "POST", "/online/v1/payment/qr/approve", "hang")
+    finally:
+        await http.aclose()
     assert rec.ended == [("p/pay", "ok", 200), ("p/pay", "timeout", None)]
     assert rec.kinds == ["succeeded", "unknown"]
     calls = [e for e in logs if e["event"] == "partner_call"]

@@ -22,7 +22,7 @@ from gateway.store.memory import MemoryStore
 from gateway.testing.redis import open_case
 from gateway.testing.settlement import add_refund, make_payment
 from gateway.testing.signing import entry_for, make_signer
-from gateway.testing.webhooks import WebhookReceiver
+from gateway.testing.webhooks import WebhookReceiver, webhook_endpoints
 from gateway.webhooks import WebhookWorker, dead_letters
 
 FAST = WebhookSettings(horizon_s=60.0, base_delay_s=0.02, max_delay_s=0.1, concurrency=4, timeout_s=0.5)
@@ -76,7 +76,8 @@ async def until(cond: Callable[[], Any], what: str, limit_s: float = 15.0) -> No
 
 def worker(store: Store, gw: Signer, urls: dict[str, str | None], s: WebhookSettings = FAST,
            **kw: Any) -> WebhookWorker:
-    return WebhookWorker(store, gw, urls, s, poll_s=0.02, registry=kw.pop("registry", CollectorRegistry()), **kw)
+    return WebhookWorker(store, gw, webhook_endpoints(urls), s, poll_s=0.02,
+                         registry=kw.pop("registry", CollectorRegistry()), **kw)
 
 
 async def test_failing_then_recovering_receiver_gets_every_event_signed(

@@ -6,7 +6,7 @@ Self-contained: imports nothing else from ``gateway`` (``adapters`` may import i
 from __future__ import annotations
 
 from gateway.signing.alipay import alipay_content, alipay_key_version, alipay_sign, alipay_verify
-from gateway.signing.client import QrgwAuth
+from gateway.signing.client import QrgwAuth, QrgwCallAuth
 from gateway.signing.keys import (
     ALGORITHMS,
     KeyRegistry,
@@ -38,6 +38,7 @@ __all__ = [
     "NonceStore",
     "PublicKeyEntry",
     "QrgwAuth",
+    "QrgwCallAuth",
     "Signer",
     "Verified",
     "alipay_content",

@@ -1,16 +1,15 @@
 """Test helpers around the sandbox partners: request builders for the adapter port, and
-signed partner answers for respx-driven tests (so a mocked partner still speaks each family's
-signature scheme)."""
+signed partner answers for tests that mock the partner (aioresponses), so a mocked partner
+still speaks each family's signature scheme."""
 
 from __future__ import annotations
 
 import json
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-
-import httpx
 
 from adapters.base import CreditRequest, DebitRequest
 from gateway.signing import Signer, sign_response
@@ -29,6 +28,30 @@ SHANGHAI = Merchant(
     country="CN",
     account=MerchantAccount(identifier="com.alipay", fields={"01": "ALICN-NOODLE-0001"}),
 )
+
+
+@dataclass(frozen=True, slots=True)
+class SeenRequest:
+    """A request as the mocked partner saw it."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    content: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What the mocked partner answers."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    @classmethod
+    def json(cls, status: int, doc: Any, headers: Mapping[str, str] | None = None) -> Answer:
+        body = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
+        return cls(status, {"Content-Type": "application/json", **(headers or {})}, body)
 
 
 def uid(prefix: str) -> str:
@@ -68,7 +91,7 @@ def credit_request(
     return CreditRequest(credit_id=credit_id or f"{pid}-c1", payment_id=pid, merchant=merchant, amount=amount)
 
 
-def qrgw_answer(signer: Signer, request: httpx.Request, status: int, doc: Any) -> httpx.Response:
+def qrgw_answer(signer: Signer, request: SeenRequest, status: int, doc: Any) -> Answer:
     """A partner answer signed with the qrgw profile, bound to ``request``'s signature."""
     body = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
     headers: dict[str, str] = {"Content-Type": "application/json"}
@@ -78,21 +101,21 @@ def qrgw_answer(signer: Signer, request: httpx.Request, status: int, doc: Any) -
         headers=headers,
         body=body,
         req_method=request.method,
-        req_path=request.url.path,
+        req_path=request.path,
         req_signature=request.headers["Signature"],
     )
-    return httpx.Response(status, headers=headers, content=body)
+    return Answer(status, headers, body)
 
 
 def alipay_answer(
     signer: Signer | None,
-    request: httpx.Request,
+    request: SeenRequest,
     doc: Any,
     *,
     client_id: str,
     key_version: str = "1",
     status: int = 200,
-) -> httpx.Response:
+) -> Answer:
     """An Alipay+ answer signed RSA256 with ``Response-Time`` (unsigned when ``signer`` is None)."""
     from gateway.signing import alipay_sign
 
@@ -106,11 +129,11 @@ def alipay_answer(
             "Signature": alipay_sign(
                 signer,
                 method=request.method,
-                uri=request.url.path,
+                uri=request.path,
                 client_id=client_id,
                 request_time=rt,
                 body=body,
                 key_version=key_version,
             ),
         }
-    return httpx.Response(status, headers=headers, content=body)
+    return Answer(status, headers, body)

@@ -6,14 +6,24 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
 
+from adapters.endpoint import PartnerEndpoint
 from gateway.signing import KeyRegistry, verify_request
 from gateway.testing.nonces import MemoryNonces
 from schemas.errors import QrgwError
+
+
+def webhook_endpoints(urls: Mapping[str, str | None]) -> dict[str, PartnerEndpoint]:
+    """Sandbox endpoints (loopback http allowed) for partner id -> webhook_url."""
+    return {
+        pid: PartnerEndpoint(id=pid, family="qrgw", roles=("wallet", "acquirer"), country="KR", currency="KRW",
+                             base_url=url or "http://127.0.0.1:9", webhook_url=url, sandbox=True)
+        for pid, url in urls.items()
+    }
 
 
 class WebhookReceiver:

@@ -21,7 +21,7 @@ async def webhooks_ctx(app: web.Application) -> AsyncIterator[None]:
     worker = WebhookWorker(
         app[STORE],
         registry_from_settings(settings).signer,
-        endpoints_from_settings(settings.partners),
+        endpoints_from_settings(settings.partners, sandbox=settings.server.sandbox),
         settings.webhooks,
         registry=metrics.registry if metrics is not None else None,
         tracing=app.get(TRACING),

@@ -25,18 +25,20 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Protocol
 
-import httpx
 import structlog
 from opentelemetry.trace import StatusCode
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 
-from gateway.config import TracingSettings, WebhookSettings
+from adapters.endpoint import PartnerEndpoint
+from adapters.http import OutboundHttp, check_url
+from gateway.config import PartnerSettings, TracingSettings, WebhookSettings
 from gateway.events import wire_body
 from gateway.obs.backoff import Outage
 from gateway.obs.tracing import Tracing
 from gateway.signing import Signer, sign_request
 from gateway.store.base import OutboxEntry
 from gateway.webhooks.state import BlobStore, DeliveryState, load_state, record_dead_letter, save_state
+from schemas.errors import PartnerError
 
 log = structlog.get_logger("gateway.webhooks")
 GROUP = "webhooks"
@@ -82,12 +84,12 @@ class WebhookWorker:
         self,
         store: OutboxStore,
         signer: Signer,
-        endpoints: Mapping[str, str | None],
+        endpoints: Mapping[str, PartnerEndpoint],
         settings: WebhookSettings,
         *,
         group: str = GROUP,
         consumer: str | None = None,
-        client: httpx.AsyncClient | None = None,
+        http: OutboundHttp | None = None,
         registry: CollectorRegistry | None = None,
         clock: Callable[[], float] = time.time,
         jitter: Callable[[], float] = random.random,
@@ -100,8 +102,8 @@ class WebhookWorker:
         self.clock, self.jitter, self.poll_s = clock, jitter, poll_s
         self.metrics = WebhookMetrics.of(registry)
         self.tracing = tracing or Tracing(TracingSettings())  # off: no spans
-        self._client = client
-        self._own_client = client is None
+        self._http = http or OutboundHttp()
+        self._own_http = http is None
         # Reclaim entries idle this long: a retry can never be due sooner than base_delay_s.
         self.tick_ms = max(10, int(min(settings.base_delay_s, 1.0) * 1000))
         self._lease_ms = int((settings.timeout_s + 5.0) * 1000)
@@ -115,8 +117,6 @@ class WebhookWorker:
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.settings.timeout_s, follow_redirects=False)
         self._stopping = False
         self._task = asyncio.create_task(self._run(), name=f"webhooks-{self.consumer}")
 
@@ -132,9 +132,8 @@ class WebhookWorker:
             t.cancel()
         await asyncio.gather(*self._inflight.values(), return_exceptions=True)
         self._inflight.clear()
-        if self._own_client and self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._own_http:
+            await self._http.aclose()
 
     async def _run(self) -> None:
         while not self._stopping:
@@ -262,20 +261,21 @@ class WebhookWorker:
         return err
 
     async def _send(self, partner: str, event: Mapping[str, Any], headers: dict[str, str]) -> str | None:
-        url = self.endpoints.get(partner)
-        if not url:
+        ep = self.endpoints.get(partner)
+        url = ep.webhook_url if ep is not None else None
+        if ep is None or not url:
             # A partner without a webhook_url opted out of events: counted and logged, not retried.
             self.metrics.deliveries.labels(partner, "no_endpoint").inc()
             log.warning("webhook_no_endpoint", partner=partner, event_id=event.get("event_id"))
             return None
         body = wire_body(event)
         sign_request(self.signer, method="POST", url=url, headers=headers, body=body)
-        assert self._client is not None, "start() the worker first"
-        try:
-            resp = await self._client.post(url, content=body, headers=headers, timeout=self.settings.timeout_s)
-        except httpx.HTTPError as exc:
+        try:  # the partner's TLS policy, pool, timeouts, logs and metrics (adapters.http)
+            resp = await self._http.call(ep, "webhook", "POST", url, body=body, headers=headers,
+                                         timeout_s=self.settings.timeout_s)
+        except PartnerError as exc:
             self.metrics.deliveries.labels(partner, "error").inc()
-            return f"{type(exc).__name__}: {exc}"[:200]
+            return exc.detail[:200]
         if 200 <= resp.status_code < 300:
             self.metrics.deliveries.labels(partner, "ok").inc()
             return None
@@ -305,6 +305,14 @@ class WebhookWorker:
         await self.store.ack_events(self.group, [entry])
 
 
-def endpoints_from_settings(partners: Any) -> dict[str, str | None]:
-    """partner id -> webhook_url from ``Settings.partners``."""
-    return {p.id: p.webhook_url for p in partners}
+def endpoints_from_settings(partners: Sequence[PartnerSettings], *, sandbox: bool) -> dict[str, PartnerEndpoint]:
+    """partner id -> its endpoint (``webhook_url`` and TLS policy) from ``Settings.partners``;
+    ConfigError for a plain-http ``webhook_url`` outside sandbox mode (the rest of a partner's
+    endpoint is the payment wiring's and ``qrgw serve``'s to refuse)."""
+    out: dict[str, PartnerEndpoint] = {}
+    for p in partners:
+        ep = PartnerEndpoint.from_settings(p.model_dump(), sandbox=sandbox, with_secret=False)
+        if ep.webhook_url is not None:
+            check_url(ep, ep.webhook_url, "webhook_url")
+        out[p.id] = ep
+    return out
