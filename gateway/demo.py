@@ -14,7 +14,6 @@ returns a summary whose ``ok`` says whether all held.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 import tempfile
@@ -26,6 +25,7 @@ import httpx
 from aiohttp import web
 
 from fx.money import Money
+from gateway import loop
 from gateway.app import create_app
 from gateway.appkeys import SETTINGS, STORE
 from gateway.demo_journeys import DemoFailed, Flow, PartnerClient, Report, fmt_money, signed
@@ -185,7 +185,7 @@ def main(*, as_json: bool = False, verbose: bool = False) -> int:
     """Entry point of the CLI: 0 when every check held, 1 otherwise. Gateway logs go to stderr
     (warnings only unless ``verbose``) so stdout stays the demo's own account."""
     configure_logging("INFO" if verbose else "WARNING", "auto", sys.stderr)
-    summary = asyncio.run(run_demo(emit=None if as_json else print))
+    summary = loop.run(run_demo(emit=None if as_json else print))
     if as_json:
         print(json.dumps(summary, indent=2, ensure_ascii=False, default=str))
     for failure in summary["failures"]:  # the reason for exit 1, whatever the output format

@@ -47,3 +47,25 @@ def test_plain_http_webhook_url_refused_outside_sandbox(tmp_path: Path, capsys: 
 def test_https_webhook_url_and_sandbox_http_pass(tmp_path: Path) -> None:
     check_startup(load_settings(write_config(tmp_path, sandbox=False, webhook_url="https://hooks.example/q")))
     check_startup(load_settings(write_config(tmp_path, sandbox=True, webhook_url="http://127.0.0.1:9/q")))
+
+
+def test_uvloop_where_installed_else_asyncio(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+    import sys
+
+    import uvloop
+
+    from gateway.loop import new_event_loop, run
+
+    loop = new_event_loop()
+    try:
+        assert isinstance(loop, uvloop.Loop)
+    finally:
+        loop.close()
+
+    async def which() -> str:
+        return type(asyncio.get_running_loop()).__module__
+
+    assert run(which()).startswith("uvloop")
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # as on Windows: the import fails
+    assert run(which()).startswith("asyncio")

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from gateway import loop
 from schemas.errors import ConfigError
 
 
@@ -101,8 +102,8 @@ async def serve(args: argparse.Namespace, workdir: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.dir is not None:
         args.dir.mkdir(parents=True, exist_ok=True)
-        asyncio.run(serve(args, args.dir))
+        loop.run(serve(args, args.dir))
         return 0
     with tempfile.TemporaryDirectory(prefix="qrgw-sandbox-") as tmp:
-        asyncio.run(serve(args, Path(tmp)))
+        loop.run(serve(args, Path(tmp)))
     return 0

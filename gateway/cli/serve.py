@@ -84,7 +84,7 @@ def server_ssl_context(server: ServerSettings) -> ssl.SSLContext | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import asyncio
+    from gateway.loop import run as run_loop
 
     overrides: dict[str, Any] = {}
     if args.host or args.port is not None:
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     socks = [_bind(host, port, name, reuse_port=bool(args.reuse_port)) for host, port, _, name in listeners]
     configure_logging(settings.logging.level, settings.logging.format)
     bound = [(sock, ctx, name) for sock, (*_, ctx, name) in zip(socks, listeners, strict=True)]
-    return asyncio.run(_serve(settings, bound, (args.config, overrides)))
+    return run_loop(_serve(settings, bound, (args.config, overrides)))  # uvloop where installed
 
 
 def _bind(host: str, port: int, name: str, *, reuse_port: bool) -> socket.socket:
