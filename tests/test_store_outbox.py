@@ -119,3 +119,20 @@ async def test_entries_every_group_acknowledged_are_gone(store_case: StoreCase) 
     # A was the only group: the entry is deleted, a group created later never sees it
     assert await st.outbox_backlog("late") == 0
     assert await st.read_events("late", "c") == []
+
+
+async def test_a_blocked_read_wakes_up_for_an_append(store_case: StoreCase) -> None:
+    """A reader waiting with ``block_ms`` gets an entry appended while it waits (a bound on
+    waiting, not a speed assertion: the read may end by its own deadline and then read)."""
+    import asyncio
+
+    st = store_case.store
+    assert await st.read_events("g", "c", block_ms=1) == []  # nothing: an empty answer after the wait
+    reader = asyncio.create_task(st.read_events("g", "c", count=1, block_ms=60_000))
+    await asyncio.sleep(0.05)
+    await st.append_events(5, [{"event_id": "late"}, {"event_id": "later"}])
+    first = await asyncio.wait_for(reader, 120)
+    rest = await st.read_events("g", "c", count=10)
+    assert [e.event["event_id"] for e in first + rest] == ["late", "later"]  # count holds; nothing lost
+    await st.ack_events("g", first + rest)
+    assert await st.outbox_backlog("g") == 0

@@ -303,8 +303,12 @@ class Store(abc.ABC):
     async def append_events(self, shard: int, events: Sequence[Mapping[str, Any]]) -> None: ...
 
     @abc.abstractmethod
-    async def read_events(self, group: str, consumer: str, count: int = 100) -> list[OutboxEntry]:
-        """New entries for the consumer group over every shard (never blocks long)."""
+    async def read_events(
+        self, group: str, consumer: str, count: int = 100, block_ms: int = 0
+    ) -> list[OutboxEntry]:
+        """At most ``count`` new entries for the consumer group over every shard. With
+        ``block_ms`` and nothing new, waits up to that long (capped by the store) for an append
+        instead of answering empty at once: an idle reader costs one command per wait."""
 
     @abc.abstractmethod
     async def ack_events(self, group: str, entries: Sequence[OutboxEntry]) -> None: ...

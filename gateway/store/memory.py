@@ -8,6 +8,8 @@ move time without sleeping.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 import json
 import time
@@ -64,6 +66,7 @@ class MemoryStore(Store):
         self._buckets: dict[str, tuple[float, float]] = {}  # bucket -> (tokens, at)
         self._streams = [_Stream() for _ in range(shards)]
         self._seq = 0
+        self._outbox_waiters: set[asyncio.Future[None]] = set()
         self._settle: dict[str, str] = {}  # settlement windows, batches, "last" (JSON)
         self._recx: dict[str, str] = {}  # recon exception id -> JSON
 
@@ -363,6 +366,9 @@ class MemoryStore(Store):
         for event in events:
             self._seq += 1
             stream.entries[self._seq] = json.loads(json.dumps(dict(event)))
+        for waiter in self._outbox_waiters:  # wake blocked readers (like XREADGROUP BLOCK)
+            if not waiter.done():
+                waiter.set_result(None)
 
     def _group(self, stream: _Stream, group: str) -> dict[str, Any]:
         return stream.groups.setdefault(group, {"last": 0, "pending": {}})
@@ -370,7 +376,22 @@ class MemoryStore(Store):
     async def append_events(self, shard: int, events: Sequence[Mapping[str, Any]]) -> None:
         self._append(shard % self.shards, events)
 
-    async def read_events(self, group: str, consumer: str, count: int = 100) -> list[OutboxEntry]:
+    async def read_events(
+        self, group: str, consumer: str, count: int = 100, block_ms: int = 0
+    ) -> list[OutboxEntry]:
+        out = self._read(group, consumer, count)
+        if out or block_ms <= 0:
+            return out
+        waiter = asyncio.get_running_loop().create_future()  # a future per wait: no loop binding
+        self._outbox_waiters.add(waiter)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiter, block_ms / 1000)
+        finally:
+            self._outbox_waiters.discard(waiter)
+        return self._read(group, consumer, count)
+
+    def _read(self, group: str, consumer: str, count: int) -> list[OutboxEntry]:
         out: list[OutboxEntry] = []
         now = self._clock()
         for shard, stream in enumerate(self._streams):

@@ -274,61 +274,87 @@ local function groups(key)
 end
 """
 
-# KEYS: stream. ARGV: group, ids... Acknowledges, then deletes each entry that every group
-# has been handed and acknowledged (the stream keeps only what someone still owes).
+# The outbox scripts take several shard streams at once (one slot group: every shard on a single
+# server, one shard per call on a Cluster), so a batch costs one round trip, not one per shard.
+
+# KEYS: streams. ARGV: group, then per key: n, ids... Acknowledges, then deletes each entry that
+# every group has been handed and acknowledged (the stream keeps only what someone still owes).
 ACK_EVENTS = (
     _STREAM_HELPERS
     + """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))
-local gs = groups(KEYS[1])
-for i = 2, #ARGV do
-  local id, done = ARGV[i], true
-  for _, g in ipairs(gs) do
-    if id_gt(id, g['last-delivered-id']) or #redis.call('XPENDING', KEYS[1], g['name'], id, id, 1) > 0 then
-      done = false
-      break
+local pos = 2
+for k = 1, #KEYS do
+  local key, n = KEYS[k], tonumber(ARGV[pos])
+  local ids = {unpack(ARGV, pos + 1, pos + n)}
+  pos = pos + n + 1
+  if n > 0 and redis.call('EXISTS', key) == 1 then
+    redis.call('XACK', key, ARGV[1], unpack(ids))
+    local gs, gone = groups(key), {}
+    for _, id in ipairs(ids) do
+      local done = true
+      for _, g in ipairs(gs) do
+        if id_gt(id, g['last-delivered-id']) or #redis.call('XPENDING', key, g['name'], id, id, 1) > 0 then
+          done = false
+          break
+        end
+      end
+      if done then gone[#gone + 1] = id end
     end
+    if #gone > 0 then redis.call('XDEL', key, unpack(gone)) end
   end
-  if done then redis.call('XDEL', KEYS[1], id) end
 end
 return 0
 """
 )
 
-# KEYS: stream. ARGV: group. Entries the group has not acknowledged (pending + not yet read).
+# KEYS: streams. ARGV: group. Entries the group has not acknowledged (pending + not yet read).
 BACKLOG = (
     _STREAM_HELPERS
     + """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-for _, g in ipairs(groups(KEYS[1])) do
-  if g['name'] == ARGV[1] then
-    local lag = g['lag']
-    if not lag then lag = #redis.call('XRANGE', KEYS[1], '(' .. g['last-delivered-id'], '+') end
-    return g['pending'] + lag
+local total = 0
+for k = 1, #KEYS do
+  local key, found = KEYS[k], false
+  if redis.call('EXISTS', key) == 1 then
+    for _, g in ipairs(groups(key)) do
+      if g['name'] == ARGV[1] then
+        local lag = g['lag']
+        if not lag then lag = #redis.call('XRANGE', key, '(' .. g['last-delivered-id'], '+') end
+        total = total + g['pending'] + lag
+        found = true
+      end
+    end
+    if not found then total = total + redis.call('XLEN', key) end
   end
 end
-return redis.call('XLEN', KEYS[1])
+return total
 """
 )
 
-# KEYS: stream. ARGV: group, consumer, min idle ms, count. Answers id, event, deliveries, ...
+# KEYS: streams. ARGV: group, consumer, min idle ms, count. Answers key index, id, event,
+# deliveries, ... (at most count entries over all keys).
 RECLAIM_EVENTS = """
-local out, start, want = {}, '0-0', tonumber(ARGV[4])
-if redis.call('EXISTS', KEYS[1]) == 0 then return out end
-repeat
-  local r = redis.pcall('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], start, 'COUNT', want - #out / 3)
-  if r['err'] then return out end
-  start = r[1]
-  for _, e in ipairs(r[2]) do
-    if e and e[2] then
-      local p = redis.call('XPENDING', KEYS[1], ARGV[1], e[1], e[1], 1)
-      out[#out + 1] = e[1]
-      out[#out + 1] = e[2][2]
-      out[#out + 1] = p[1][4]
-    end
+local out, want, got = {}, tonumber(ARGV[4]), 0
+for k = 1, #KEYS do
+  local key, start = KEYS[k], '0-0'
+  if got >= want then break end
+  if redis.call('EXISTS', key) == 1 then
+    repeat
+      local r = redis.pcall('XAUTOCLAIM', key, ARGV[1], ARGV[2], ARGV[3], start, 'COUNT', want - got)
+      if r['err'] then break end
+      start = r[1]
+      for _, e in ipairs(r[2]) do
+        if e and e[2] then
+          local p = redis.call('XPENDING', key, ARGV[1], e[1], e[1], 1)
+          out[#out + 1] = k
+          out[#out + 1] = e[1]
+          out[#out + 1] = e[2][2]
+          out[#out + 1] = p[1][4]
+          got = got + 1
+        end
+      end
+    until start == '0-0' or got >= want
   end
-until start == '0-0' or #out / 3 >= want
+end
 return out
 """
 
