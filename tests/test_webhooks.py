@@ -76,7 +76,8 @@ async def until(cond: Callable[[], Any], what: str, limit_s: float = 15.0) -> No
 
 def worker(store: Store, gw: Signer, urls: dict[str, str | None], s: WebhookSettings = FAST,
            **kw: Any) -> WebhookWorker:
-    return WebhookWorker(store, gw, webhook_endpoints(urls), s, poll_s=0.02,
+    """A worker whose housekeeping runs often and reclaims what a stopped worker left after 0.3 s."""
+    return WebhookWorker(store, gw, webhook_endpoints(urls), s, housekeeping_s=0.05, reclaim_idle_s=0.3,
                          registry=kw.pop("registry", CollectorRegistry()), **kw)
 
 

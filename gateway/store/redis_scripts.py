@@ -337,23 +337,21 @@ local out, want, got = {}, tonumber(ARGV[4]), 0
 for k = 1, #KEYS do
   local key, start = KEYS[k], '0-0'
   if got >= want then break end
-  if redis.call('EXISTS', key) == 1 then
-    repeat
-      local r = redis.pcall('XAUTOCLAIM', key, ARGV[1], ARGV[2], ARGV[3], start, 'COUNT', want - got)
-      if r['err'] then break end
-      start = r[1]
-      for _, e in ipairs(r[2]) do
-        if e and e[2] then
-          local p = redis.call('XPENDING', key, ARGV[1], e[1], e[1], 1)
-          out[#out + 1] = k
-          out[#out + 1] = e[1]
-          out[#out + 1] = e[2][2]
-          out[#out + 1] = p[1][4]
-          got = got + 1
-        end
+  repeat  -- an idle check costs one XAUTOCLAIM per stream (an error: no stream or no group yet)
+    local r = redis.pcall('XAUTOCLAIM', key, ARGV[1], ARGV[2], ARGV[3], start, 'COUNT', want - got)
+    if r['err'] then break end
+    start = r[1]
+    for _, e in ipairs(r[2]) do
+      if e and e[2] then
+        local p = redis.call('XPENDING', key, ARGV[1], e[1], e[1], 1)
+        out[#out + 1] = k
+        out[#out + 1] = e[1]
+        out[#out + 1] = e[2][2]
+        out[#out + 1] = p[1][4]
+        got = got + 1
       end
-    until start == '0-0' or got >= want
-  end
+    end
+  until start == '0-0' or got >= want
 end
 return out
 """
