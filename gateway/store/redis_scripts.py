@@ -292,8 +292,9 @@ for k = 1, #KEYS do
     local gs, gone = groups(key), {}
     for _, id in ipairs(ids) do
       local done = true
-      for _, g in ipairs(gs) do
-        if id_gt(id, g['last-delivered-id']) or #redis.call('XPENDING', key, g['name'], id, id, 1) > 0 then
+      for _, g in ipairs(gs) do  -- our group just acknowledged it: only the others need XPENDING
+        if id_gt(id, g['last-delivered-id'])
+            or (g['name'] ~= ARGV[1] and #redis.call('XPENDING', key, g['name'], id, id, 1) > 0) then
           done = false
           break
         end
