@@ -3,9 +3,10 @@
 Both are small JSON blobs, so any gateway process (or a restarted one) carries on where
 another stopped:
 
-* ``webhook:state:<event_id>`` — recipients already answered 2xx, attempts, first try, next
-  due time, last error per recipient. Kept after success too (``done``), so a duplicate
-  outbox entry of the same event is acknowledged without re-sending.
+* ``webhook:state:<event_id>`` — written only once an event needs a retry (a first round that
+  succeeds writes nothing): recipients already answered 2xx, attempts, first try, next due
+  time, last error per recipient. Kept after success too (``done``), so a duplicate outbox
+  entry of the same event is acknowledged without re-sending.
 * ``webhook:dead:<event_id>`` — an event given up after the horizon (no expiry), listed in
   ``webhook:dead-index``.
 """
