@@ -1,4 +1,5 @@
-"""`qrgw serve`'s TLS context: TLS on loopback, and mTLS refusing a client without a certificate."""
+"""TLS on loopback: `qrgw serve`'s context (mTLS refusing a client without a certificate), and the
+outbound layer's (the partner's CA bundle, the gateway's client certificate)."""
 
 from __future__ import annotations
 
@@ -87,3 +88,51 @@ def test_tls_settings_must_be_complete(tmp_path: Path) -> None:
         server_ssl_context(ServerSettings(client_ca=tmp_path / "ca.crt"))
     with pytest.raises(ConfigError):
         server_ssl_context(ServerSettings(tls_cert=tmp_path / "missing.crt", tls_key=tmp_path / "missing.key"))
+
+
+async def test_outbound_layer_verifies_the_partner_ca_and_presents_its_client_certificate(tmp_path: Path) -> None:
+    """The gateway's outbound layer against a partner that requires mTLS: the partner's CA bundle
+    and the gateway's client certificate get through; without either, the call is unavailable."""
+    from adapters.endpoint import PartnerEndpoint
+    from adapters.http import OutboundHttp
+    from schemas.errors import PartnerUnavailable
+
+    ca = _cert(tmp_path / "ca", "partner CA", None, ca=True)
+    _cert(tmp_path / "server", "partner", ca)
+    _cert(tmp_path / "client", "qrgw", ca)
+    ctx = server_ssl_context(
+        ServerSettings(tls_cert=tmp_path / "server.crt", tls_key=tmp_path / "server.key", client_ca=tmp_path / "ca.crt")
+    )
+    app = web.Application()
+    seen: list[str] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        peer = request.transport.get_extra_info("peercert") if request.transport else None
+        seen.append(dict(x[0] for x in peer["subject"])["commonName"] if peer else "")
+        return web.json_response({"ok": True})
+
+    app.router.add_post("/hooks", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ctx)
+    await site.start()
+    base = f"https://127.0.0.1:{runner.addresses[0][1]}"
+
+    def ep(pid: str, **kw: object) -> PartnerEndpoint:
+        return PartnerEndpoint(id=pid, family="qrgw", roles=("acquirer",), country="SG", currency="SGD",
+                               base_url=base, webhook_url=f"{base}/hooks", **kw)  # type: ignore[arg-type]
+
+    http = OutboundHttp()
+    try:
+        full = ep("full", ca_bundle=tmp_path / "ca.crt", client_cert=tmp_path / "client.crt",
+                  client_key=tmp_path / "client.key")
+        answer = await http.call(full, "webhook", "POST", f"{base}/hooks", body=b"{}")
+        assert answer.status_code == 200 and seen == ["qrgw"]
+        for wrong in (ep("no-ca", client_cert=tmp_path / "client.crt", client_key=tmp_path / "client.key"),
+                      ep("no-client-cert", ca_bundle=tmp_path / "ca.crt")):
+            with pytest.raises(PartnerUnavailable):
+                await http.call(wrong, "webhook", "POST", f"{base}/hooks", body=b"{}")
+        assert seen == ["qrgw"]
+    finally:
+        await http.aclose()
+        await runner.cleanup()
