@@ -69,3 +69,16 @@ def test_uvloop_where_installed_else_asyncio(monkeypatch: pytest.MonkeyPatch) ->
     assert run(which()).startswith("uvloop")
     monkeypatch.setitem(sys.modules, "uvloop", None)  # as on Windows: the import fails
     assert run(which()).startswith("asyncio")
+
+
+async def test_the_app_refuses_to_start_webhooks_to_a_plain_http_url(tmp_path: Path) -> None:
+    from aiohttp import web
+
+    from gateway.app import create_app
+    from schemas.errors import ConfigError
+
+    settings = load_settings(write_config(tmp_path, sandbox=False, webhook_url="http://hooks.openwallet.example/q"))
+    runner = web.AppRunner(create_app(settings))
+    with pytest.raises(ConfigError, match="webhook_url: plain http"):
+        await runner.setup()
+    await runner.cleanup()
