@@ -8,13 +8,11 @@ move time without sleeping.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import copy
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,7 +22,6 @@ from gateway.store.base import (
     ClaimStatus,
     Finish,
     LimitItem,
-    OutboxEntry,
     QuoteUse,
     QuoteUseStatus,
     Reservation,
@@ -33,6 +30,7 @@ from gateway.store.base import (
     due_score,
     has_work_left,
 )
+from gateway.store.memory_outbox import MemoryOutbox
 from schemas.errors import ConflictError, InvalidState
 from schemas.payment import HistoryEntry, PaymentRecord, is_legal
 
@@ -43,15 +41,8 @@ class _Expiring:
     expires_at: float | None  # monotonic seconds; None: never
 
 
-@dataclass
-class _Stream:
-    entries: dict[int, dict[str, Any]] = field(default_factory=dict)  # seq -> event, in seq order
-    # group -> {"last": seq delivered to the group, "pending": {seq: [consumer, handed_at, deliveries]}}
-    groups: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-class MemoryStore(Store):
-    """In-process implementation of the ``Store`` port."""
+class MemoryStore(MemoryOutbox, Store):
+    """In-process implementation of the ``Store`` port (the outbox: ``gateway.store.memory_outbox``)."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic, shards: int = 16) -> None:
         self._clock = clock
@@ -64,9 +55,7 @@ class MemoryStore(Store):
         # (holder, res id) -> counter -> held; lives as long as its longest counter, like on Redis
         self._reservations: dict[tuple[str, str], _Expiring] = {}
         self._buckets: dict[str, tuple[float, float]] = {}  # bucket -> (tokens, at)
-        self._streams = [_Stream() for _ in range(shards)]
-        self._seq = 0
-        self._outbox_waiters: set[asyncio.Future[None]] = set()
+        self._init_outbox()  # gateway.store.memory_outbox
         self._settle: dict[str, str] = {}  # settlement windows, batches, "last" (JSON)
         self._recx: dict[str, str] = {}  # recon exception id -> JSON
 
@@ -359,84 +348,6 @@ class MemoryStore(Store):
         k = f"lease:{name}"
         if self._get(k) == owner:
             del self._kv[k]
-
-    # -- outbox -------------------------------------------------------------------------------------
-    def _append(self, shard: int, events: Sequence[Mapping[str, Any]]) -> None:
-        stream = self._streams[shard]
-        for event in events:
-            self._seq += 1
-            stream.entries[self._seq] = json.loads(json.dumps(dict(event)))
-        for waiter in self._outbox_waiters:  # wake blocked readers (like XREADGROUP BLOCK)
-            if not waiter.done():
-                waiter.set_result(None)
-
-    def _group(self, stream: _Stream, group: str) -> dict[str, Any]:
-        return stream.groups.setdefault(group, {"last": 0, "pending": {}})
-
-    async def append_events(self, shard: int, events: Sequence[Mapping[str, Any]]) -> None:
-        self._append(shard % self.shards, events)
-
-    async def read_events(
-        self, group: str, consumer: str, count: int = 100, block_ms: int = 0
-    ) -> list[OutboxEntry]:
-        out = self._read(group, consumer, count)
-        if out or block_ms <= 0:
-            return out
-        waiter = asyncio.get_running_loop().create_future()  # a future per wait: no loop binding
-        self._outbox_waiters.add(waiter)
-        try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(waiter, block_ms / 1000)
-        finally:
-            self._outbox_waiters.discard(waiter)
-        return self._read(group, consumer, count)
-
-    def _read(self, group: str, consumer: str, count: int) -> list[OutboxEntry]:
-        out: list[OutboxEntry] = []
-        now = self._clock()
-        for shard, stream in enumerate(self._streams):
-            g = self._group(stream, group)
-            for seq, event in stream.entries.items():
-                if len(out) >= count:
-                    return out
-                if seq <= g["last"]:
-                    continue
-                g["last"] = seq
-                g["pending"][seq] = [consumer, now, 1]
-                out.append(OutboxEntry(str(seq), shard, copy.deepcopy(event), 1))
-        return out
-
-    async def ack_events(self, group: str, entries: Sequence[OutboxEntry]) -> None:
-        for entry in entries:
-            stream, seq = self._streams[entry.shard], int(entry.entry_id)
-            self._group(stream, group)["pending"].pop(seq, None)
-            # like the Redis script: gone once every group was handed it and acknowledged it
-            if all(seq not in g["pending"] and seq <= g["last"] for g in stream.groups.values()):
-                stream.entries.pop(seq, None)
-
-    async def reclaim_events(
-        self, group: str, consumer: str, min_idle_ms: int, count: int = 100
-    ) -> list[OutboxEntry]:
-        out: list[OutboxEntry] = []
-        now = self._clock()
-        for shard, stream in enumerate(self._streams):
-            pending = self._group(stream, group)["pending"]
-            events = stream.entries
-            for seq, state in sorted(pending.items()):
-                if len(out) >= count:
-                    return out
-                if (now - state[1]) * 1000 < min_idle_ms or seq not in events:
-                    continue
-                state[0], state[1], state[2] = consumer, now, state[2] + 1
-                out.append(OutboxEntry(str(seq), shard, copy.deepcopy(events[seq]), state[2]))
-        return out
-
-    async def outbox_backlog(self, group: str) -> int:
-        total = 0
-        for stream in self._streams:
-            g = self._group(stream, group)
-            total += sum(1 for seq in stream.entries if seq > g["last"]) + len(g["pending"])
-        return total
 
     # -- settlement windows and reconciliation -------------------------------------------------------
     async def open_event_group(self, group: str) -> None:
