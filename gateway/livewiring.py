@@ -24,7 +24,8 @@ from gateway.live import LIVE, Snapshot
 from gateway.payments.container import PAYMENTS
 from gateway.routing import RoutingTable
 from gateway.routing_app import routing_table
-from gateway.webhooks.worker import WebhookWorker, endpoints_from_settings
+from gateway.webhooks.wiring import endpoints_from_settings
+from gateway.webhooks.worker import WebhookWorker
 
 _tasks: set[asyncio.Task[None]] = set()
 

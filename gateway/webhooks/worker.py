@@ -32,20 +32,21 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
 import structlog
 from opentelemetry.trace import StatusCode
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry
 
 from adapters.endpoint import PartnerEndpoint
-from adapters.http import OutboundHttp, check_url
-from gateway.config import PartnerSettings, TracingSettings, WebhookSettings
+from adapters.http import OutboundHttp
+from gateway.config import TracingSettings, WebhookSettings
 from gateway.events import wire_body
 from gateway.obs.backoff import Outage
 from gateway.obs.tracing import Tracing
 from gateway.signing import Signer, sign_request
 from gateway.store.base import OutboxEntry
+from gateway.webhooks.metrics import WebhookMetrics
 from gateway.webhooks.state import BlobStore, DeliveryState, load_state, record_dead_letter, save_state
 from schemas.errors import PartnerError
 
@@ -69,27 +70,6 @@ class OutboxStore(BlobStore, Protocol):
     async def ack_events(self, group: str, entries: Sequence[OutboxEntry]) -> None: ...
 
     async def outbox_backlog(self, group: str) -> int: ...
-
-
-class WebhookMetrics:
-    """Backlog gauge and delivery counters, registered once per registry."""
-
-    _by_registry: ClassVar[dict[int, WebhookMetrics]] = {}
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.backlog = Gauge("qrgw_webhook_backlog", "Outbox events not yet acknowledged by the webhook worker",
-                             registry=registry)
-        self.deliveries = Counter("qrgw_webhook_deliveries", "Webhook POSTs by partner and outcome",
-                                  ["partner", "outcome"], registry=registry)
-        self.dead = Counter("qrgw_webhook_dead_letters", "Events given up after the retry horizon",
-                            registry=registry)
-
-    @classmethod
-    def of(cls, registry: CollectorRegistry | None) -> WebhookMetrics:
-        reg = registry or REGISTRY
-        if id(reg) not in cls._by_registry:
-            cls._by_registry[id(reg)] = cls(reg)
-        return cls._by_registry[id(reg)]
 
 
 class WebhookWorker:
@@ -405,16 +385,3 @@ class WebhookWorker:
             state.done = True
             await save_state(self.store, str(event.get("event_id")), state, _DONE_TTL_S)
         self._done(str(event.get("event_id") or entry.entry_id), entry)
-
-
-def endpoints_from_settings(partners: Sequence[PartnerSettings], *, sandbox: bool) -> dict[str, PartnerEndpoint]:
-    """partner id -> its endpoint (``webhook_url`` and TLS policy) from ``Settings.partners``;
-    ConfigError for a plain-http ``webhook_url`` outside sandbox mode (the rest of a partner's
-    endpoint is the payment wiring's and ``qrgw serve``'s to refuse)."""
-    out: dict[str, PartnerEndpoint] = {}
-    for p in partners:
-        ep = PartnerEndpoint.from_settings(p.model_dump(), sandbox=sandbox, with_secret=False)
-        if ep.webhook_url is not None:
-            check_url(ep, ep.webhook_url, "webhook_url")
-        out[p.id] = ep
-    return out
