@@ -25,7 +25,7 @@ from gateway.testing.signing import entry_for, make_signer
 from gateway.testing.webhooks import WebhookReceiver, webhook_endpoints
 from gateway.webhooks import WebhookWorker, dead_letters
 
-FAST = WebhookSettings(horizon_s=60.0, base_delay_s=0.02, max_delay_s=0.1, concurrency=4, timeout_s=0.5)
+FAST = WebhookSettings(horizon_s=60.0, base_delay_s=0.02, max_delay_s=0.1, concurrency=4, timeout_s=1.0)
 
 
 @pytest_asyncio.fixture(params=["memory", "redis"])
