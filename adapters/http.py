@@ -106,7 +106,8 @@ def check_endpoint(ep: PartnerEndpoint) -> None:
 
 class OutboundHttp:
     """Owns one pooled ``ClientSession`` per partner, opened on first use inside the running
-    loop; ``aclose()`` at shutdown (the app's ``cleanup_ctx``, ``gateway.outbound``).
+    loop; ``aclose()`` at shutdown (the payments ``cleanup_ctx`` for the adapters' one, the webhook
+    worker's ``stop`` for its own).
     ``observer`` receives every call (the gateway's metrics and traces)."""
 
     def __init__(self, *, max_connections: int = 100, observer: CallObserver | None = None) -> None:
