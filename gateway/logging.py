@@ -58,11 +58,25 @@ def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapp
     return event_dict
 
 
+class _Stderr:
+    """``sys.stderr`` looked up at each write: whoever replaces it later (a test runner's capture,
+    a daemon redirect) gets the lines, and a stream closed meanwhile is never written to."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure_logging(level: str = "INFO", fmt: str = "auto", stream: Any = None) -> None:
     """Configure structlog, and stdlib logging through the same processors, once per process:
     every line — ours, aiohttp's, asyncio's, a library's — is JSON off a terminal, redacted, and
     carries the request's ``request_id``/``trace_id`` when logged inside one."""
-    stream = stream or sys.stderr
+    stream = stream or _Stderr()
     use_console = fmt == "console" or (fmt == "auto" and hasattr(stream, "isatty") and stream.isatty())
     renderer: Any = structlog.dev.ConsoleRenderer(colors=False) if use_console else structlog.processors.JSONRenderer()
     shared: list[Any] = [
