@@ -198,12 +198,22 @@ class LoggingSettings(_Strict):
     format: Literal["auto", "json", "console"] = "auto"
 
 
+class OperatorSettings(_Strict):
+    """One person (or script) allowed on the admin API; the token itself is never stored."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._@-]+$")
+    role: Literal["viewer", "operator", "admin"]
+    token_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="hex SHA-256 of the bearer token")
+
+
 class AdminSettings(_Strict):
-    """The operator listener (``/metrics`` and, later, the admin API): never the partner port."""
+    """The operator listener (``/metrics``, the admin API, the console): never the partner port."""
 
     enabled: bool = Field(default=False, description="Off unless configured")
     host: str = "127.0.0.1"
     port: int = Field(default=8081, ge=0, le=65535)
+    operators: list[OperatorSettings] = Field(default_factory=list)
+    session_ttl_s: int = Field(default=8 * 3600, ge=60, description="Console login cookie lifetime")
 
 
 class TracingSettings(_Strict):

@@ -21,7 +21,7 @@ from gateway.breaker import CircuitBreaker
 from gateway.config import Settings
 from gateway.partner_status import PartnerStatus, StaticStatus
 from gateway.routing_settings import RoutingPolicySettings
-from schemas.errors import NoRoute
+from schemas.errors import NoRoute, PartnerPaused
 from schemas.payment import Route
 from schemas.qr import AlipayPlusQR, MerchantQR
 
@@ -156,7 +156,10 @@ class RoutingTable:
         """Every candidate with its reason, and the route (None when no candidate is usable).
 
         ``admit``: a payment or quote is about to use the route, so a half-open circuit gives it
-        a probe slot; a decode preview (False) takes nothing."""
+        a probe slot; a decode preview (False) takes nothing. A quote or payment of a paused
+        wallet (``payer``) is refused with PARTNER_PAUSED before anything else."""
+        if admit and self.status.paused(payer):
+            raise PartnerPaused(f"partner {payer} is paused by the operator", partner=payer)
         rule = self.policy.rule(payer)
         found = [(ident, tag, self.entries.get(ident)) for ident, tag in self.candidates(qr)]
 

@@ -73,7 +73,10 @@ __all__ = [
     "MethodNotAllowed",
     "NoRoute",
     "NotFound",
+    "OperatorForbidden",
+    "OperatorUnauthorized",
     "PartnerError",
+    "PartnerPaused",
     "PartnerProtocolError",
     "PartnerUnavailable",
     "PayloadTooLarge",
@@ -192,7 +195,7 @@ class NotFound(RequestError):
     status = 404
     default_code = "NOT_FOUND"
     title = "Not found"
-    codes = frozenset({"NOT_FOUND", "PAYMENT_NOT_FOUND", "SETTLEMENT_NOT_FOUND"})
+    codes = frozenset({"NOT_FOUND", "PAYMENT_NOT_FOUND", "SETTLEMENT_NOT_FOUND", "DEAD_LETTER_NOT_FOUND"})
 
 
 class MethodNotAllowed(RequestError):
@@ -273,6 +276,27 @@ class Forbidden(QrgwError):
     status = 403
     default_code = "ROLE_NOT_ALLOWED"
     title = "Not allowed for this partner's roles"
+
+
+class PartnerPaused(Forbidden):
+    """The calling wallet is paused by the scheme operator (admin API): nothing was done."""
+
+    default_code = "PARTNER_PAUSED"
+    title = "This partner is paused by the operator"
+
+
+class OperatorUnauthorized(AuthError):
+    """Admin API: no ``Authorization: Bearer`` token, or one no operator holds."""
+
+    default_code = "OPERATOR_TOKEN_INVALID"
+    title = "A valid operator token is required"
+
+
+class OperatorForbidden(Forbidden):
+    """Admin API: the operator's role (viewer, operator, admin) does not allow this action."""
+
+    default_code = "OPERATOR_ROLE_NOT_ALLOWED"
+    title = "Not allowed for this operator's role"
 
 
 # --- conflicts --------------------------------------------------------------------------------------

@@ -323,6 +323,25 @@ class Store(abc.ABC):
     async def outbox_backlog(self, group: str) -> int:
         """Entries not yet acknowledged by ``group`` (for /metrics)."""
 
+    # -- operators: payment search index and audit log (issue 19) --------------------------------
+    @abc.abstractmethod
+    async def recent_payments(
+        self, limit: int, *, before: tuple[float, str] | None = None, since: float | None = None
+    ) -> list[tuple[float, str]]:
+        """``(created_at epoch s, payment_id)`` newest first, strictly below the ``before``
+        cursor and not older than ``since``; at most ``limit``. Reads the created-time index
+        (a sorted set per shard, written with the record), never the records. An id whose record
+        was discarded may linger in it: readers skip ids with no record."""
+
+    @abc.abstractmethod
+    async def append_audit(self, entry_id: str, entry: Mapping[str, Any]) -> None:
+        """Append an operator action to the audit log. Append-only: nothing changes or deletes an
+        entry. ``entry_id`` (unique, from the caller) makes a repeat after a lost reply a no-op."""
+
+    @abc.abstractmethod
+    async def audit_page(self, limit: int, *, before: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+        """``(cursor, entry)`` newest first, strictly older than the ``before`` cursor."""
+
     # -- helpers shared by implementations -------------------------------------------------------
     def shard_of(self, payment_id: str) -> int:
         """Stable shard of a payment id (crc32, so every process and language agrees)."""

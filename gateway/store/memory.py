@@ -58,6 +58,8 @@ class MemoryStore(MemoryOutbox, Store):
         self._init_outbox()  # gateway.store.memory_outbox
         self._settle: dict[str, str] = {}  # settlement windows, batches, "last" (JSON)
         self._recx: dict[str, str] = {}  # recon exception id -> JSON
+        self._created: dict[str, float] = {}  # payment id -> created_at (admin search index)
+        self._audit: list[tuple[str, str]] = []  # (entry id, JSON), append-only
 
     # -- helpers ------------------------------------------------------------------------------------
     def _get(self, key: str) -> Any:
@@ -127,6 +129,7 @@ class MemoryStore(MemoryOutbox, Store):
     def _insert(self, record: PaymentRecord, events: Sequence[Mapping[str, Any]]) -> None:
         self._payments[record.payment_id] = record.model_dump_json()
         self._days.setdefault(record.business_day, set()).add(record.payment_id)
+        self._created[record.payment_id] = record.created_at.timestamp()
         self._index_due(record)
         self._append(self.shard_of(record.payment_id), events)
 
@@ -402,3 +405,19 @@ class MemoryStore(MemoryOutbox, Store):
             doc.update(resolved_at=at, note=note)
             self._recx[exception_id] = json.dumps(doc)
         return dict(doc)
+
+    # -- operators: payment search index and audit log (issue 19) ----------------------------------
+    async def recent_payments(
+        self, limit: int, *, before: tuple[float, str] | None = None, since: float | None = None
+    ) -> list[tuple[float, str]]:
+        rows = sorted(((at, pid) for pid, at in self._created.items()), reverse=True)
+        return [r for r in rows if (before is None or r < before) and (since is None or r[0] >= since)][:limit]
+
+    async def append_audit(self, entry_id: str, entry: Mapping[str, Any]) -> None:
+        if any(eid == entry_id for eid, _ in self._audit):
+            return  # a repeat
+        self._audit.append((entry_id, json.dumps(dict(entry))))
+
+    async def audit_page(self, limit: int, *, before: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+        end = len(self._audit) if before is None else max(0, min(int(before), len(self._audit)))
+        return [(str(i), json.loads(self._audit[i][1])) for i in range(end - 1, max(-1, end - 1 - limit), -1)]

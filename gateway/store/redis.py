@@ -268,9 +268,10 @@ class RedisStore(RedisOutbox, Store):
     async def create_payment(self, record: PaymentRecord, events: Sequence[Mapping[str, Any]] = ()) -> None:
         shard = self.shard_of(record.payment_id)
         keys = [self._pay(record.payment_id), self._day(shard, record.business_day), self._due(shard),
-                self._outbox(shard)]
+                self._outbox(shard), self._created(shard)]
         args = [record.payment_id, record.version, record.status.value, record.model_dump_json(),
-                int(has_work_left(record)), repr(due_score(record)), *(json.dumps(dict(e)) for e in events)]
+                int(has_work_left(record)), repr(due_score(record)), repr(record.created_at.timestamp()),
+                *(json.dumps(dict(e)) for e in events)]
         if not await self._eval("CREATE_PAYMENT", keys, args):
             raise ConflictError(f"payment {record.payment_id} exists")
 
@@ -290,9 +291,9 @@ class RedisStore(RedisOutbox, Store):
             raise ValueError("begin_payment: the payment id is not in its claim's shard")
         pid = record.payment_id
         keys = [self._claim(scope, key), self._lease(f"lease:payment:{pid}"), self._pay(pid),
-                self._day(shard, record.business_day), self._due(shard)]
+                self._day(shard, record.business_day), self._due(shard), self._created(shard)]
         args = [fingerprint, pid, claim_ttl_s, owner, lease_ms, record.model_dump_json(), record.status.value,
-                int(has_work_left(record)), repr(due_score(record))]
+                int(has_work_left(record)), repr(due_score(record)), repr(record.created_at.timestamp())]
         claim = _claim_of(await self._eval("BEGIN_PAYMENT", keys, args))
         return Begun(claim, claim.status is ClaimStatus.NEW)
 
@@ -519,3 +520,51 @@ class RedisStore(RedisOutbox, Store):
     async def resolve_recon_exception(self, exception_id: str, note: str, at: str) -> Mapping[str, Any] | None:
         raw = await self._eval("RESOLVE_RECON", [self._stl("recx")], [exception_id, note, at])
         return None if raw is None else dict(json.loads(raw))
+
+    # -- operators: payment search index and audit log (issue 19) ----------------------------------
+    def _created(self, shard: int) -> str:
+        return f"{self._tag(shard)}:created"
+
+    async def recent_payments(
+        self, limit: int, *, before: tuple[float, str] | None = None, since: float | None = None
+    ) -> list[tuple[float, str]]:
+        top = repr(before[0]) if before is not None else "+inf"
+        low = repr(since) if since is not None else "-inf"
+        # Inclusive top: ids sharing the cursor's exact time are cut below; the extra rows cover them.
+        found = await asyncio.gather(*(
+            self._call("ZREVRANGEBYSCORE", self._created(s), top, low, "WITHSCORES", "LIMIT", 0, limit + 8)
+            for s in range(self.shards)
+        ))
+        rows = sorted(((float(score), _s(m)) for reply in found for m, score in _pairs(reply)), reverse=True)
+        return [r for r in rows if before is None or r < before][:limit]
+
+    def _audit_keys(self) -> list[str]:
+        return [f"{self._prefix}{{audit}}:seen", f"{self._prefix}{{audit}}:log"]
+
+    async def append_audit(self, entry_id: str, entry: Mapping[str, Any]) -> None:
+        await self._call("EVAL", AUDIT_APPEND, 2, *self._audit_keys(), entry_id, json.dumps(dict(entry)))
+
+    async def audit_page(self, limit: int, *, before: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+        top = f"({before}" if before else "+"
+        reply = await self._call("XREVRANGE", self._audit_keys()[1], top, "-", "COUNT", limit)
+        out: list[tuple[str, dict[str, Any]]] = []
+        for entry_id, fields in reply:
+            raw = fields[b"a"] if isinstance(fields, dict) else fields[1]
+            out.append((_s(entry_id), json.loads(raw)))
+        return out
+
+
+def _pairs(reply: Sequence[Any]) -> Iterator[tuple[Any, Any]]:
+    """ZRANGE ... WITHSCORES as (member, score), whether the client paired them or not."""
+    if reply and isinstance(reply[0], (list, tuple)):
+        yield from ((m, sc) for m, sc in reply)
+    else:
+        yield from zip(reply[::2], reply[1::2], strict=True)
+
+
+# KEYS: seen hash, log stream (one slot: {audit}). ARGV: entry id, JSON. A repeat adds nothing.
+AUDIT_APPEND = """
+if redis.call('HSETNX', KEYS[1], ARGV[1], '1') == 0 then return 0 end
+redis.call('XADD', KEYS[2], '*', 'a', ARGV[2])
+return 1
+"""

@@ -21,7 +21,8 @@ def _legal_table() -> str:
     return "{" + ", ".join(rows) + "}"
 
 
-# KEYS: pay, day, due, outbox. ARGV: id, version, status, json, work(0/1), due score, events...
+# KEYS: pay, day, due, outbox, created. ARGV: id, version, status, json, work(0/1), due score,
+# created score, events...
 CREATE_PAYMENT = """
 local stored = redis.call('HGET', KEYS[1], 'j')
 if stored then
@@ -31,12 +32,13 @@ end
 redis.call('HSET', KEYS[1], 'v', ARGV[2], 's', ARGV[3], 'j', ARGV[4])
 redis.call('SADD', KEYS[2], ARGV[1])
 if ARGV[5] == '1' then redis.call('ZADD', KEYS[3], ARGV[6], ARGV[1]) end
-for i = 7, #ARGV do redis.call('XADD', KEYS[4], '*', 'e', ARGV[i]) end
+redis.call('ZADD', KEYS[5], ARGV[7], ARGV[1])  -- the admin search index (created time)
+for i = 8, #ARGV do redis.call('XADD', KEYS[4], '*', 'e', ARGV[i]) end
 return 1
 """
 
-# KEYS: claim, lease, pay, day, due (one slot: the claim's shard). ARGV: fingerprint, id, claim ttl,
-# owner, lease ms, json, status, work(0/1), due score. Answers the claim as CLAIM does, after
+# KEYS: claim, lease, pay, day, due, created (one slot: the claim's shard). ARGV: fingerprint, id,
+# claim ttl, owner, lease ms, json, status, work(0/1), due score, created score. Answers the claim as CLAIM does, after
 # taking the lease and storing the record when the claim is (or already was) this call's.
 BEGIN_PAYMENT = """
 local cur = redis.call('HMGET', KEYS[1], 'fp', 'rid', 'done', 'answer')
@@ -53,6 +55,7 @@ if redis.call('EXISTS', KEYS[3]) == 0 then
   redis.call('HSET', KEYS[3], 'v', '0', 's', ARGV[7], 'j', ARGV[6])
   redis.call('SADD', KEYS[4], ARGV[2])
   if ARGV[8] == '1' then redis.call('ZADD', KEYS[5], ARGV[9], ARGV[2]) end
+  redis.call('ZADD', KEYS[6], ARGV[10], ARGV[2])  -- the admin search index (created time)
 end
 return {'NEW', ARGV[2]}
 """
