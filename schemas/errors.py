@@ -18,7 +18,7 @@ It lives in ``schemas`` (the lowest layer) so that ``fx``, ``adapters`` and
     │   ├── RequestTimeout             408 REQUEST_TIMEOUT
     │   ├── UnsupportedMediaType       415 UNSUPPORTED_MEDIA_TYPE
     │   ├── PayloadTooLarge            413 PAYLOAD_TOO_LARGE
-    │   ├── NotFound                   404 NOT_FOUND | PAYMENT_NOT_FOUND
+    │   ├── NotFound                   404 NOT_FOUND | PAYMENT_NOT_FOUND | DEAD_LETTER_NOT_FOUND
     │   └── MethodNotAllowed           405 METHOD_NOT_ALLOWED
     ├── QRError                        422 QR_MALFORMED | QR_CRC_MISMATCH | QR_MISSING_FIELD
     │   │                                  | QR_INVALID_FIELD | QR_UNSUPPORTED_FORMAT | QR_EXPIRED
@@ -29,8 +29,11 @@ It lives in ``schemas`` (the lowest layer) so that ``fx``, ``adapters`` and
     │   ├── SignatureExpired           401 SIGNATURE_EXPIRED
     │   ├── SignatureReplayed          401 SIGNATURE_REPLAYED
     │   ├── KeyUnknown                 401 KEY_UNKNOWN
-    │   └── DigestMismatch             401 DIGEST_MISMATCH
+    │   ├── DigestMismatch             401 DIGEST_MISMATCH
+    │   └── OperatorUnauthorized       401 OPERATOR_TOKEN_INVALID (admin API)
     ├── Forbidden                      403 ROLE_NOT_ALLOWED
+    │   ├── PartnerPaused              403 PARTNER_PAUSED
+    │   └── OperatorForbidden          403 OPERATOR_ROLE_NOT_ALLOWED (admin API)
     ├── ConflictError                  409 IDEMPOTENCY_CONFLICT
     │   ├── IdempotencyInProgress      409 IDEMPOTENCY_IN_PROGRESS
     │   └── InvalidState               409 INVALID_STATE | CANCEL_WINDOW_CLOSED

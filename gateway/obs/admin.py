@@ -32,7 +32,7 @@ async def metrics_handler(request: web.Request) -> web.Response:
     return resp
 
 
-# (method, path, handler): the operator's routes. The admin API adds its own here.
+# (method, path, handler): the operator's routes; the admin API and console add theirs (``install``).
 ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/metrics", metrics_handler),
     ("GET", "/healthz", healthz),
@@ -49,4 +49,7 @@ def create_admin_app(gateway: web.Application) -> web.Application:
     admin.on_response_prepare.append(hide_server_banner)
     for method, path, handler in ROUTES:
         admin.router.add_route(method, path, handler)
+    from gateway.admin.api import install  # the admin API and the console (gateway/admin/)
+
+    install(admin)
     return admin

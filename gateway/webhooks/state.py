@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -76,14 +76,20 @@ async def record_dead_letter(store: BlobStore, owner: str, event: Mapping[str, A
     dead letter itself is stored either way)."""
     event_id = str(event.get("event_id") or "")
     await store.put_blob(DEAD_PREFIX + event_id, json.dumps({**doc, "event": dict(event)}).encode(), None)
+    return await locked_index(store, owner, lambda index: index if event_id in index else [*index, event_id])
+
+
+async def locked_index(store: BlobStore, owner: str, change: Callable[[list[str]], list[str]]) -> bool:
+    """Rewrite the dead-letter index under its lease (a replay takes an id off it). False if the
+    lease stayed taken for about a second."""
     for _ in range(50):
         if await store.acquire_lease(_INDEX_LEASE, owner, 5000):
             try:
                 raw = await store.get_blob(DEAD_INDEX)
                 index: list[str] = json.loads(raw) if raw else []
-                if event_id not in index:
-                    index.append(event_id)
-                    await store.put_blob(DEAD_INDEX, json.dumps(index).encode(), None)
+                changed = change(index)
+                if changed != index:
+                    await store.put_blob(DEAD_INDEX, json.dumps(changed).encode(), None)
                 return True
             finally:
                 await store.release_lease(_INDEX_LEASE, owner)
