@@ -61,7 +61,9 @@ async def test_search_pages_newest_first_and_the_timeline_tells_the_story(kit: A
         seen: list[str] = []
         cursor = None
         for _ in range(5):
-            q = {"limit": 2, "partner": "kakaopay-kr"} | ({"cursor": cursor} if cursor else {})
+            q: dict[str, str | int] = {"limit": 2, "partner": "kakaopay-kr"}
+            if cursor:
+                q["cursor"] = cursor
             page = (await viewer.get("/admin/v1/payments", params=q)).json()
             seen += [p["payment_id"] for p in page["items"]]
             cursor = page["next_cursor"]
@@ -104,8 +106,9 @@ async def test_replay_redelivers_the_same_event_id(kit: AdminKit) -> None:
     # Alipay+ never got it, after the horizon: dead-lettered as the worker does it.
     alipay.events[:] = [e for e in alipay.events if e["event_id"] != eid]
     await save_state(store, eid, DeliveryState(first_at=0.0, attempts=9, delivered=["kakaopay-kr"], done=True), 600)
-    await record_dead_letter(store, "test", event, {"reason": "retry horizon passed", "attempts": 9,
-                                                    "delivered": ["kakaopay-kr"], "last_error": {"alipay-cn": "HTTP 503"}})
+    doc = {"reason": "retry horizon passed", "attempts": 9, "delivered": ["kakaopay-kr"],
+           "last_error": {"alipay-cn": "HTTP 503"}}
+    await record_dead_letter(store, "test", event, doc)
     async with kit.admin("viewer") as viewer, kit.admin("operator") as op:
         dead = (await viewer.get("/admin/v1/dead-letters")).json()["items"]
         assert [(d["event_id"], d["payment_id"]) for d in dead] == [(eid, pid)]
