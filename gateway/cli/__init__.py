@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "recon": "reconcile partner settlement files",
     "conformance": "test a partner server of the qrgw family; prints a pass/fail table",
     "call": "send a signed request to the gateway and verify its signed answer",
+    "admin": "operator commands over the admin API (search, replay, pause ...)",
     "version": "print the version",
 }
 
