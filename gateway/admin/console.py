@@ -84,7 +84,7 @@ def layout(request: web.Request, title: str, content: str) -> web.Response:
 <header><b>qrgw</b> operator console<nav>{nav if op else ''}</nav>{who}</header>
 <main><h1>{h(title)}</h1>{content}</main></body></html>"""
     return web.Response(text=html, content_type="text/html", headers={
-        "Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin",
         "Content-Security-Policy": "default-src 'self'; style-src 'self'; script-src 'self'; frame-ancestors 'none'"})
 
 
