@@ -215,6 +215,14 @@ class AdminSettings(_Strict):
     operators: list[OperatorSettings] = Field(default_factory=list)
     session_ttl_s: int = Field(default=8 * 3600, ge=60, description="Console login cookie lifetime")
 
+    @model_validator(mode="after")
+    def _distinct_operators(self) -> AdminSettings:
+        for what in ("name", "token_sha256"):
+            seen = [getattr(o, what) for o in self.operators]
+            if len(set(seen)) != len(seen):
+                raise ValueError(f"admin.operators: two operators share a {what}")
+        return self
+
 
 class TracingSettings(_Strict):
     """OpenTelemetry tracing: off by default; on, spans go to an OTLP/HTTP collector."""
@@ -303,6 +311,8 @@ class Settings(BaseSettings):
             for pid in (w.wallet, *w.exclude):
                 if pid not in by_id:
                     raise ValueError(f"routing_policy.wallets[{i}]: unknown partner {pid!r}")
+        if self.admin.enabled and (self.admin.host, self.admin.port) == (self.server.host, self.server.port):
+            raise ValueError("admin.port: the operator listener must not share the partner port")
         idents = [r.identifier for r in self.routing]
         dupi = {i for i in idents if idents.count(i) > 1}
         if dupi:

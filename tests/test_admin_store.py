@@ -1,9 +1,14 @@
-"""The operators' store calls (created-time index, audit log) on memory, Redis and Redis Cluster."""
+"""The operators' store calls (created-time index, audit log) on memory, Redis and Redis Cluster,
+and the [admin] config checks."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+from pydantic import ValidationError
+
+from gateway.config import Settings
 from gateway.testing.redis import StoreCase
 from gateway.testing.settlement import T0, make_payment
 
@@ -32,3 +37,12 @@ async def test_audit_log_is_append_only_newest_first_and_repeat_safe(store_case:
     rest = await st.audit_page(10, before=page[-1][0])
     assert [e["n"] for _, e in rest] == [2, 1, 0]
     assert await st.audit_page(10, before=rest[-1][0]) == []
+
+
+def test_admin_config_refuses_shared_tokens_and_the_partner_port() -> None:
+    op = {"name": "ana", "role": "viewer", "token_sha256": "a" * 64}
+    with pytest.raises(ValidationError, match="share a token_sha256"):
+        Settings.model_validate({"admin": {"operators": [op, {**op, "name": "bo"}]}})
+    with pytest.raises(ValidationError, match="must not share the partner port"):
+        Settings.model_validate({"admin": {"enabled": True, "port": 8080}, "server": {"port": 8080}})
+    assert Settings.model_validate({"admin": {"enabled": True, "operators": [op]}}).admin.operators[0].name == "ana"
