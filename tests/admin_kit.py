@@ -141,4 +141,8 @@ async def admin_kit(env: SandboxEnvironment, kind: str, redis_url: str | None, p
             for c in gw.partners.values():
                 await c.aclose()
             for r in gw.runners:
-                await r.cleanup()
+                try:  # a shutdown that never ends names what it waits for, rather than hanging the run
+                    await asyncio.wait_for(r.cleanup(), 30)
+                except TimeoutError:
+                    pending = sorted(str(t.get_coro()) for t in asyncio.all_tasks() if t is not asyncio.current_task())
+                    raise AssertionError(f"gateway shutdown hung; tasks left: {pending}") from None
