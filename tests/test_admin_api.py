@@ -1,11 +1,12 @@
 """The admin API over loopback against the sandboxes, on memory and on a real Redis: roles,
-search with stable pagination, a payment's timeline, replay with the same event_id, pause across
+search with stable pagination, a payment's timeline, replay with the same event_id, review and resolve, pause across
 two gateway processes sharing the store, and an audit entry per action."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -13,10 +14,13 @@ from admin_kit import SHANGHAI, AdminKit, admin_kit
 
 from gateway.appkeys import STORE
 from gateway.events import payment_event
+from gateway.payments.ports import HOLD_FLAG, REVIEW_FLAG, REVIEW_STAGE
 from gateway.routing_app import routing_table
 from gateway.sandbox_env import SandboxEnvironment
+from gateway.testing.settlement import make_payment
 from gateway.webhooks.state import DeliveryState, record_dead_letter, save_state
 from gateway.webhooks.worker import GROUP
+from schemas.payment import PaymentStatus
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -161,3 +165,29 @@ async def test_pause_reaches_every_process_sharing_the_store(kit: AdminKit) -> N
         assert rest["items"][1]["before"]["paused"] is False and rest["items"][1]["after"]["paused"] is True
         assert (await viewer.delete("/admin/v1/audit")).status_code == 405  # append-only: no way to remove
     assert (await kit.pay("adm-resumed")).status_code in (201, 202)
+
+
+async def test_review_queue_and_an_admins_decision(kit: AdminKit) -> None:
+    store = kit.gw.app[STORE]
+    held = make_payment("pay_heldforreview", wallet="kakaopay-kr", acquirer="alipay-cn", merchant_minor=5000,
+                        status=PaymentStatus.PROCESSING).model_copy(
+        update={"stage": REVIEW_STAGE, "flags": [REVIEW_FLAG, HOLD_FLAG], "created_at": datetime.now(UTC)})
+    await store.create_payment(held)
+    async with kit.admin("viewer") as viewer, kit.admin("operator") as op, kit.admin("admin") as adm:
+        queue = (await viewer.get("/admin/v1/review")).json()["items"]
+        assert [(p["payment_id"], p["review"]) for p in queue] == [(held.payment_id, True)]
+        url = f"/admin/v1/payments/{held.payment_id}/resolve"
+        problem(await op.post(url, json={"resolution": "reject", "note": "x"}), 403, "OPERATOR_ROLE_NOT_ALLOWED")
+        problem(await adm.post(url, json={"resolution": "maybe", "note": "x"}), 422, "VALIDATION_ERROR")
+        problem(await adm.post(url, json={"resolution": "reject", "note": " "}), 422, "VALIDATION_ERROR")
+        r = await adm.post(url, json={"resolution": "reject", "note": "name matches the list, confirmed"})
+        assert r.status_code == 200 and r.json()["status"] == "FAILED" and r.json()["failure"] == "SCREENING_HIT"
+        problem(await adm.post(url, json={"resolution": "approve", "note": "again"}), 409, "INVALID_STATE")
+        assert (await viewer.get("/admin/v1/review")).json()["items"] == []
+        entries = (await viewer.get("/admin/v1/audit")).json()["items"]
+    assert [(e["operator"], e["action"], e["target"]) for e in entries] == [
+        ("ana-admin", "payment.resolve", held.payment_id)]  # refused and repeated decisions leave no entry
+    assert entries[0]["before"]["stage"] == "review" and entries[0]["after"]["status"] == "FAILED"
+    assert entries[0]["note"] == "name matches the list, confirmed"
+    rec = await store.get_payment(held.payment_id)
+    assert rec is not None and rec.history[-1].reason == "screening review rejected by ana-admin"
