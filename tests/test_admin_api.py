@@ -1,6 +1,6 @@
 """The admin API over loopback against the sandboxes, on memory and on a real Redis: roles,
-search with stable pagination, a payment's timeline, replay with the same event_id, review and resolve, pause across
-two gateway processes sharing the store, and an audit entry per action."""
+search with stable pagination, a payment's timeline, replay with the same event_id, review and
+resolve, pause across two gateway processes sharing the store, and an audit entry per action."""
 
 from __future__ import annotations
 
