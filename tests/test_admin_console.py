@@ -1,5 +1,6 @@
 """The console in a real headless Chromium (Debian's chromium + chromium-driver, via selenium):
-log in, search a payment made through the sandboxes, open its timeline, pause a partner.
+log in, search a payment made through the sandboxes, open its timeline, pause a partner; and
+its sessions, roles and cross-site posts over plain HTTP.
 Screenshots are kept under the test's temporary folder (``QRGW_CONSOLE_SHOTS`` copies them)."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from admin_kit import SHANGHAI, AdminKit, admin_kit
 from selenium import webdriver
@@ -124,3 +126,24 @@ async def test_console_login_search_timeline_pause(kit: AdminKit, browser: Any, 
     shots = await asyncio.to_thread(lambda: sorted(p.name for p in tmp_path.glob("*.png")))
     assert shots == [
         "console-overview.png", "console-partners.png", "console-search.png", "console-timeline.png"]
+
+
+async def test_console_sessions_roles_and_cross_site_posts(kit: AdminKit) -> None:
+    base = kit.gw.admin_url
+    async with httpx.AsyncClient(base_url=base) as c:
+        r = await c.post("/console/login", data={"token": "qrgw_op_wrong", "next": "/console/"})
+        assert r.status_code == 303 and "failed=1" in r.headers["location"]
+        r = await c.post("/console/login", data={"token": kit.tokens["viewer"], "next": "https://evil.example/"})
+        assert r.status_code == 303 and r.headers["location"] == "/console/"  # never redirected off the console
+        set_cookie = r.headers["set-cookie"]
+        assert "HttpOnly" in set_cookie and "SameSite=Strict" in set_cookie and kit.tokens["viewer"] not in set_cookie
+        page = await c.get("/console/partners")
+        assert page.status_code == 200 and "ana-viewer" in page.text and "button class=\"pause\"" not in page.text
+        r = await c.post("/console/partners/alipay-cn/pause", data={"reason": "x"})
+        assert r.status_code == 403 and "OPERATOR_ROLE_NOT_ALLOWED" in r.text
+        r = await c.post("/console/logout", headers={"Origin": "https://evil.example"})
+        assert r.status_code == 403  # a cross-site post is refused, even a logout
+        assert (await c.post("/console/logout")).status_code == 303
+        r = await c.get("/console/partners")
+        assert r.status_code == 303 and r.headers["location"].startswith("/console/login")  # the session ended
+    assert not routing_table(kit.gw.app).status.paused("alipay-cn")
