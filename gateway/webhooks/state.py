@@ -67,6 +67,12 @@ async def load_state(store: BlobStore, event_id: str) -> DeliveryState | None:
         return None  # unreadable: start over (at-least-once: a partner may see a repeat)
 
 
+async def reopened(store: BlobStore, event_id: str) -> bool:
+    """An operator replayed the event: its state is back to not done (``gateway.admin.actions.replay``)."""
+    state = await load_state(store, event_id)
+    return state is not None and not state.done
+
+
 async def save_state(store: BlobStore, event_id: str, state: DeliveryState, ttl_s: int) -> None:
     await store.put_blob(STATE_PREFIX + event_id, state.to_json(), ttl_s)
 

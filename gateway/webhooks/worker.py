@@ -22,7 +22,8 @@ process's after a reclaim) runs under a per-event lease with that state:
 Nothing is acknowledged before every recipient answered 2xx or the event was dead-lettered, so
 a restart loses nothing; a crash between a 2xx and saving the state, or before the batched ack,
 re-sends (at-least-once: partners de-duplicate on ``event_id``). A duplicate outbox entry of an
-event delivered at the first try is recognised in memory (recent events), not across processes.
+event delivered at the first try is recognised in memory (recent events), not across processes;
+an event an operator replayed (its delivery state reopened) is delivered again all the same.
 """
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ from gateway.obs.tracing import Tracing
 from gateway.signing import Signer, sign_request
 from gateway.store.base import OutboxEntry
 from gateway.webhooks.metrics import WebhookMetrics
-from gateway.webhooks.state import BlobStore, DeliveryState, load_state, record_dead_letter, save_state
+from gateway.webhooks.state import BlobStore, DeliveryState, load_state, record_dead_letter, reopened, save_state
 from schemas.errors import PartnerError
 
 log = structlog.get_logger("gateway.webhooks")
@@ -266,7 +267,9 @@ class WebhookWorker:
         if not eid or not isinstance(recipients, list) or not recipients:
             await self._give_up(entry, None, "malformed event (no event_id or recipients)")
             return
-        if eid in self._recent:  # a duplicate entry of an event delivered here
+        # A duplicate entry of an event delivered (or given up) here, unless an operator replayed it
+        # since (its state reopened: docs/admin.md); only duplicates pay for that one store read.
+        if eid in self._recent and not await reopened(self.store, eid):
             self._done(eid, entry)
             return
         names = [str(r) for r in recipients]
