@@ -139,6 +139,11 @@ async def test_console_sessions_roles_and_cross_site_posts(kit: AdminKit) -> Non
         assert "HttpOnly" in set_cookie and "SameSite=Strict" in set_cookie and kit.tokens["viewer"] not in set_cookie
         page = await c.get("/console/partners")
         assert page.status_code == 200 and "ana-viewer" in page.text and "button class=\"pause\"" not in page.text
+        for path in ("/console/", "/console/payments", "/console/review", "/console/dead-letters",
+                     "/console/settlement", "/console/audit", "/console/static/console.css"):
+            assert (await c.get(path)).status_code == 200, path
+        bad = await c.get("/console/settlement", params={"day": "2026-13-40"})
+        assert bad.status_code == 422 and "VALIDATION_ERROR" in bad.text  # shown in the page, status kept
         r = await c.post("/console/partners/alipay-cn/pause", data={"reason": "x"})
         assert r.status_code == 403 and "OPERATOR_ROLE_NOT_ALLOWED" in r.text
         r = await c.post("/console/logout", headers={"Origin": "https://evil.example"})
