@@ -47,7 +47,7 @@ class BreakerSettings(_Strict):
 class RoutingPolicySettings(_Strict):
     wallets: list[WalletRule] = Field(default_factory=list)
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
-    status_refresh_s: float = Field(default=2.0, gt=0, description="Re-read paused flags from the store")
+    status_refresh_s: float = Field(default=5.0, gt=0, description="Re-read paused flags from the store")
 
     def rule(self, wallet: str) -> WalletRule:
         """The wallet's rule; without one, tag order and fall-through."""

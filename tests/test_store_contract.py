@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
-from gateway.store.base import ClaimStatus, LimitItem, QuoteUseStatus, StaleVersion
+from gateway.store.base import ClaimStatus, Finish, LimitItem, QuoteUseStatus, StaleVersion, Store
 from gateway.testing.redis import StoreCase
 from gateway.testing.settlement import make_payment
 from schemas.errors import ConflictError, InvalidState
@@ -268,3 +270,78 @@ async def test_repeats_of_the_same_call_are_safe(store_case: StoreCase) -> None:
     with pytest.raises(ConflictError):
         await st.create_payment(rec.model_copy(update={"stage": "other"}))
     assert await st.outbox_backlog("g") == 1
+
+
+# -- the payment request path: begin, discard, finish folded into the last write, the due index ------
+def in_claim_shard(st: Store, scope: str, key: str, base: str) -> str:
+    pid = base
+    while st.shard_of(pid) != st.claim_shard(scope, key):
+        pid += "x"
+    return pid
+
+
+async def test_begin_payment_claims_leases_and_stores_in_one_call(store_case: StoreCase) -> None:
+    st = store_case.store
+    pid = in_claim_shard(st, "w", "req-1", "pay-b")
+    rec = processing(pid).model_copy(update={"payment_request_id": "req-1"})
+    first = await st.begin_payment("w", "req-1", "fp", rec, owner="gw-a", lease_ms=30_000)
+    assert first.created and first.claim.status is ClaimStatus.NEW and await st.get_payment(pid) == rec
+    again = await st.begin_payment("w", "req-1", "fp", rec, owner="gw-a", lease_ms=30_000)  # a lost reply, repeated
+    assert again.created and await st.get_payment(pid) == rec
+    other = rec.model_copy(update={"payment_id": in_claim_shard(st, "w", "req-1", "pay-c")})
+    late = await st.begin_payment("w", "req-1", "fp", other, owner="gw-b", lease_ms=30_000)
+    assert (late.created, late.claim.status, late.claim.resource_id) == (False, ClaimStatus.IN_PROGRESS, pid)
+    assert await st.get_payment(other.payment_id) is None
+    conflict = await st.begin_payment("w", "req-1", "fp2", other, owner="gw-b", lease_ms=30_000)
+    assert conflict.claim.status is ClaimStatus.CONFLICT and not conflict.created
+    assert not await st.acquire_lease(f"lease:payment:{pid}", "gw-b", 1000)  # gw-a holds it
+    wrong = "pay-w"
+    while st.shard_of(wrong) == st.claim_shard("w", "req-2"):
+        wrong += "x"
+    with pytest.raises(ValueError):  # claim, lease and record must share one slot
+        await st.begin_payment("w", "req-2", "fp", processing(wrong), owner="gw-a", lease_ms=1000)
+
+
+async def test_the_last_write_finishes_the_claim_and_releases_the_lease(store_case: StoreCase) -> None:
+    st = store_case.store
+    pid = in_claim_shard(st, "w", "req-f", "pay-f")
+    rec = processing(pid).model_copy(update={"payment_request_id": "req-f"})
+    await st.begin_payment("w", "req-f", "fp", rec, owner="gw-a", lease_ms=30_000)
+    done = rec.model_copy(update={"status": S.SUCCEEDED, "stage": "succeeded"})
+    await st.update_payment(done, expected_version=0, reason="credit ok",
+                            finish=Finish("w", "req-f", {"payment_id": pid}, "gw-a"))
+    claim = await st.get_claim("w", "req-f")
+    assert claim is not None and (claim.status, claim.answer) == (ClaimStatus.DONE, {"payment_id": pid})
+    assert await st.acquire_lease(f"lease:payment:{pid}", "gw-b", 1000)  # released
+    assert await st.payments_in_progress() == []
+
+
+async def test_discard_deletes_only_a_payment_that_never_moved(store_case: StoreCase) -> None:
+    st = store_case.store
+    pid = in_claim_shard(st, "w", "req-d", "pay-d")
+    rec = processing(pid).model_copy(update={"payment_request_id": "req-d"})
+    await st.begin_payment("w", "req-d", "fp", rec, owner="gw-a", lease_ms=30_000)
+    await st.discard_payment("w", "req-d", pid, "gw-a")
+    await st.discard_payment("w", "req-d", pid, "gw-a")  # repeated: harmless
+    assert await st.get_payment(pid) is None and await st.get_claim("w", "req-d") is None
+    assert await st.payments_in_progress() == [] and pid not in await st.payments_of_day("2026-03-02")
+    moved = in_claim_shard(st, "w", "req-m", "pay-m")
+    rec = processing(moved).model_copy(update={"payment_request_id": "req-m"})
+    await st.begin_payment("w", "req-m", "fp", rec, owner="gw-a", lease_ms=30_000)
+    await st.update_payment(rec.model_copy(update={"stage": "credit"}), expected_version=0, reason="debited")
+    await st.discard_payment("w", "req-m", moved, "gw-a")
+    assert await st.get_payment(moved) is not None and await st.get_claim("w", "req-m") is not None
+
+
+async def test_payments_due_reads_the_index_by_due_time(store_case: StoreCase) -> None:
+    st = store_case.store
+    t0 = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)
+    for i, offset in enumerate((-10, -5, 30, 60)):
+        await st.create_payment(processing(f"pay-due-{i}").model_copy(
+            update={"next_attempt_at": t0 + timedelta(seconds=offset)}))
+    await st.create_payment(make_payment("pay-final", wallet="alipay-cn", acquirer="kakaopay-kr", merchant_minor=1))
+    due, nxt = await st.payments_due(t0)
+    assert due == ["pay-due-0", "pay-due-1"] and nxt == t0 + timedelta(seconds=30)
+    due, nxt = await st.payments_due(t0 + timedelta(seconds=90))
+    assert due == ["pay-due-0", "pay-due-1", "pay-due-2", "pay-due-3"] and nxt is None
+    assert (await st.payments_due(t0, limit=1))[0] == ["pay-due-0"]

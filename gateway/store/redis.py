@@ -80,6 +80,17 @@ def _append_line(path: str, line: str) -> None:
         fh.write(line + "\n")
 
 
+def _split_due(flat: Sequence[Any]) -> list[list[Any]]:
+    """PAYMENTS_DUE over several keys answers each key's reply after the other, each ending with
+    its next-due score and preceded by its length; back to one reply per key."""
+    out, i = [], 0
+    while i < len(flat):
+        n = int(flat[i])
+        out.append(list(flat[i + 1 : i + 1 + n]))
+        i += 1 + n
+    return out
+
+
 def _claim_of(r: Sequence[Any]) -> Claim:
     """A CLAIM / BEGIN_PAYMENT reply as a ``Claim``."""
     status = ClaimStatus(_s(r[0]))
@@ -97,6 +108,7 @@ class RedisStore(RedisOutbox, Store):
         if "{" in prefix or "}" in prefix:
             raise ValueError("prefix must not contain a hash tag")
         self._r = client
+        self._cluster = isinstance(client, RedisCluster)
         self._prefix = prefix
         self.shards = shards
         # At most pool_size commands in flight: the cluster client raises instead of waiting
@@ -136,7 +148,9 @@ class RedisStore(RedisOutbox, Store):
             # Redis restart); anything longer is ``_repeating``'s job (timeouts included: every
             # call is safe to repeat, see docs/store.md).
             pool = aioredis.BlockingConnectionPool.from_url(
-                url, max_connections=pool_size, timeout=timeout_s, health_check_interval=5,
+                # A pooled connection idle for 30 s is PINGed before use: a dead one is then replaced
+                # before a command is lost on it (shorter intervals doubled an idle gateway's commands).
+                url, max_connections=pool_size, timeout=timeout_s, health_check_interval=30,
                 retry=Retry(NoBackoff(), 1, supported_errors=(rex.ConnectionError,)), **timeouts,
             )
             client = aioredis.Redis.from_pool(pool)
@@ -358,16 +372,20 @@ class RedisStore(RedisOutbox, Store):
 
     async def payments_due(self, now: datetime, limit: int = 500) -> tuple[list[str], datetime | None]:
         cut = repr(now.timestamp())
-        found = await asyncio.gather(*(self._eval("PAYMENTS_DUE", [self._due(s)], [cut, limit])
-                                       for s in range(self.shards)))
-        due: list[str] = []
+        if self._cluster:  # each shard's index lives in its own slot: one call per shard, in flight together
+            found = await asyncio.gather(*(self._eval("PAYMENTS_DUE", [self._due(s)], [cut, limit])
+                                           for s in range(self.shards)))
+        else:  # one server: every shard's index in one call
+            flat = await self._eval("PAYMENTS_DUE", [self._due(s) for s in range(self.shards)], [cut, limit])
+            found = _split_due(flat)
+        due: list[tuple[float, str]] = []
         later: list[float] = []
         for reply in found:
-            due += [_s(m) for m in reply[:-1]]
+            due += [(float(_s(reply[i + 1])), _s(reply[i])) for i in range(0, len(reply) - 1, 2)]
             if _s(reply[-1]):
                 later.append(float(_s(reply[-1])))
         nxt = datetime.fromtimestamp(min(later), UTC) if later else None
-        return due[:limit], nxt
+        return [pid for _, pid in sorted(due)[:limit]], nxt
 
     async def payments_of_day(self, day: str) -> list[str]:
         found = await self._over_shards("SMEMBERS", lambda s: self._day(s, day))

@@ -77,13 +77,24 @@ if redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
 return 1
 """
 
-# KEYS: due. ARGV: now (epoch s), limit. Answers the due ids, earliest first, then the next due
-# score after now ('' when none).
+# KEYS: due index of one shard, or (one server only) of several. ARGV: now (epoch s), limit.
+# One key: the due (id, score) pairs, earliest first, then the next due score after now ('' when none).
+# Several keys: per key, the length of that reply, then the reply.
 PAYMENTS_DUE = """
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
-local nxt = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
-ids[#ids + 1] = nxt[2] or ''
-return ids
+local function one(key)
+  local ids = redis.call('ZRANGEBYSCORE', key, '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, ARGV[2])
+  local nxt = redis.call('ZRANGEBYSCORE', key, '(' .. ARGV[1], '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+  ids[#ids + 1] = nxt[2] or ''
+  return ids
+end
+if #KEYS == 1 then return one(KEYS[1]) end
+local out = {}
+for _, key in ipairs(KEYS) do
+  local r = one(key)
+  out[#out + 1] = #r
+  for _, v in ipairs(r) do out[#out + 1] = v end
+end
+return out
 """
 
 # KEYS: pay, due, outbox, claim, lease, extra day keys... (claim and lease: any key of the slot when
