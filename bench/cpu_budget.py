@@ -26,22 +26,22 @@ from _harness import Procs, free_port, machine_line, run_bounded, start_redis, t
 
 # First match wins: (component, pattern on the innermost frame's file path).
 COMPONENTS: list[tuple[str, str]] = [
-    ("redis-py (store client)", r"/redis/"),
-    ("aiohttp client (partner calls, webhooks)", r"/aiohttp/(client|connector|streams|http_parser).*"),
-    ("aiohttp server (HTTP in/out)", r"/aiohttp/"),
-    ("multidict/yarl (headers, URLs)", r"/(multidict|yarl|propcache)/"),
-    ("cryptography (sign, verify)", r"/cryptography/"),
-    ("qrgw signing (RFC 9421, Alipay+)", r"/gateway/signing/"),
-    ("pydantic (models, JSON)", r"/pydantic(_core)?/"),
-    ("json (stdlib)", r"/json/"),
-    ("logging (structlog, stdlib)", r"/(structlog|logging)/"),
-    ("metrics, tracing", r"/(prometheus_client|opentelemetry)/"),
-    ("tenacity (retries)", r"/tenacity/"),
-    ("event loop (uvloop/asyncio)", r"/(uvloop|asyncio)/"),
-    ("qrgw payments core", r"/gateway/payments/"),
-    ("qrgw store (scripts, records)", r"/gateway/store/"),
-    ("qrgw webhooks, settlement", r"/gateway/(webhooks|settlement)/"),
-    ("qrgw other (http edge, qr, routing, fx, adapters)", r"/(gateway|adapters|fx|schemas)/"),
+    ("redis-py (store client)", r"(^|/)redis/"),
+    ("aiohttp client (partner calls, webhooks)", r"(^|/)aiohttp/(client|connector)"),
+    ("aiohttp server and HTTP codec", r"(^|/)aiohttp/"),
+    ("multidict/yarl (headers, URLs)", r"(^|/)(multidict|yarl|propcache)/"),
+    ("cryptography (sign, verify)", r"(^|/)cryptography/"),
+    ("qrgw signing (RFC 9421, Alipay+)", r"(^|/)gateway/signing/"),
+    ("pydantic (models, JSON)", r"(^|/)pydantic(_core)?/"),
+    ("json (stdlib)", r"(^|/)json/"),
+    ("logging (structlog, stdlib)", r"(^|/)(structlog|logging)/"),
+    ("metrics, tracing", r"(^|/)(prometheus_client|opentelemetry)/"),
+    ("tenacity (retries)", r"(^|/)tenacity/"),
+    ("event loop (uvloop/asyncio)", r"(^|/)(uvloop|asyncio)/"),
+    ("qrgw payments core", r"(^|/)gateway/payments/"),
+    ("qrgw store (scripts, records)", r"(^|/)gateway/store/"),
+    ("qrgw webhooks, settlement", r"(^|/)gateway/(webhooks|settlement)/"),
+    ("qrgw other (http edge, qr, routing, fx, adapters)", r"(^|/)(gateway|adapters|fx|schemas)/"),
 ]
 
 
