@@ -76,7 +76,8 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", stream: Any = None
     """Configure structlog, and stdlib logging through the same processors, once per process:
     every line — ours, aiohttp's, asyncio's, a library's — is JSON off a terminal, redacted, and
     carries the request's ``request_id``/``trace_id`` when logged inside one."""
-    stream = stream or _Stderr()
+    if stream is None or stream is sys.stderr:  # the process's stderr, whatever it will be at each write
+        stream = _Stderr()
     use_console = fmt == "console" or (fmt == "auto" and hasattr(stream, "isatty") and stream.isatty())
     renderer: Any = structlog.dev.ConsoleRenderer(colors=False) if use_console else structlog.processors.JSONRenderer()
     shared: list[Any] = [
