@@ -81,8 +81,10 @@ async def test_console_login_search_timeline_pause(kit: AdminKit, browser: Any, 
         assert "/console/login" in browser.current_url  # no session: the login page
         browser.find_element(By.ID, "token").send_keys(kit.tokens["operator"])
         browser.find_element(By.ID, "login").click()
-        wait.until(ec.url_contains("/console/payments"))
-        assert "ana-operator" in browser.find_element(By.CSS_SELECTOR, "header .who").text
+        # the login page's own URL (…/login?next=/console/payments) contains the target: wait for the page
+        wait.until(lambda d: "/console/login" not in d.current_url)
+        who = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "header .who")))
+        assert "ana-operator" in who.text
     await in_browser(login)
 
     def search() -> str:
@@ -90,7 +92,7 @@ async def test_console_login_search_timeline_pause(kit: AdminKit, browser: Any, 
         form.find_element(By.NAME, "partner").send_keys("alipay-cn")
         form.find_element(By.TAG_NAME, "button").click()
         wait.until(ec.url_contains("partner=alipay-cn"))
-        rows = browser.find_elements(By.CSS_SELECTOR, "main table tbody tr")
+        rows = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "main table tbody tr"))
         assert [r.find_element(By.TAG_NAME, "a").text for r in rows] == [ids[0]]  # only the cross-border one
         cells = rows[0].find_elements(By.TAG_NAME, "td")
         assert cells[2].text == "SUCCEEDED" and "st-succeeded" in cells[2].get_attribute("innerHTML")
@@ -98,7 +100,8 @@ async def test_console_login_search_timeline_pause(kit: AdminKit, browser: Any, 
         shoot(browser, tmp_path, "console-search")
         rows[0].find_element(By.TAG_NAME, "a").click()
         wait.until(ec.url_contains(f"/console/payments/{ids[0]}"))
-        return str(browser.find_element(By.TAG_NAME, "main").text)
+        return str(wait.until(lambda d: "Timeline" in d.find_element(By.TAG_NAME, "main").text
+                              and d.find_element(By.TAG_NAME, "main").text))
     page = await in_browser(search)
     assert "Timeline" in page and "kakaopay-kr debit" in page and "alipay-cn credit" in page
     steps = await in_browser(lambda: [r.find_elements(By.TAG_NAME, "td")[1].text for r in
@@ -108,6 +111,7 @@ async def test_console_login_search_timeline_pause(kit: AdminKit, browser: Any, 
 
     def pause() -> str:
         browser.get(f"{base}/console/partners")
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "main table tbody tr"))
         row = next(r for r in browser.find_elements(By.CSS_SELECTOR, "main table tbody tr")
                    if r.find_element(By.TAG_NAME, "td").text == "alipay-cn")
         row.find_element(By.NAME, "reason").send_keys("settlement file late")
@@ -119,7 +123,8 @@ async def test_console_login_search_timeline_pause(kit: AdminKit, browser: Any, 
         wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".tiles")))
         shoot(browser, tmp_path, "console-overview")
         browser.get(f"{base}/console/audit")
-        return str(browser.find_element(By.TAG_NAME, "main").text)
+        return str(wait.until(lambda d: "partner.pause" in d.find_element(By.TAG_NAME, "main").text
+                              and d.find_element(By.TAG_NAME, "main").text))
     audit_text = await in_browser(pause)
     assert "partner.pause" in audit_text and "settlement file late" in audit_text and "ana-operator" in audit_text
     assert routing_table(kit.gw.app).status.paused("alipay-cn")
