@@ -193,12 +193,8 @@ class QuoteService:
         self, quote_id: str, *, partner_id: str, qr_fingerprint: str, merchant_amount: Money, consumer: str
     ) -> Quote:
         """Consume the quote for ``consumer`` (a payment id); a repeat by the same consumer is OK."""
-        data = await self.repo.get_quote(quote_id)
-        if data is None:
-            raise QuoteInvalid("unknown quote")
-        stored = Quote.from_wire(data)
-        if self.clock() >= stored.expires_at:
-            raise QuoteExpired(f"quote expired at {rfc3339(stored.expires_at)}")
+        stored = await self.peek(quote_id, partner_id=partner_id, qr_fingerprint=qr_fingerprint,
+                                 merchant_amount=merchant_amount)
         await self.consume(quote_id, partner_id=partner_id, qr_fingerprint=qr_fingerprint,
                            merchant_amount=merchant_amount, consumer=consumer)
         return stored

@@ -263,16 +263,11 @@ class FakePricing:
         merchant_amount: MoneyModel,
         consumer: str,
     ) -> QuoteInfo:
-        e = self.quotes.get(quote_id)
-        if e is None:
-            raise QuoteExpired("quote unknown or expired")
-        q: QuoteInfo = e["q"]
-        if e["partner"] != partner_id or e["fp"] != qr_fingerprint or q.merchant_amount != merchant_amount:
-            raise QuoteInvalid("quote bound to another partner, QR or amount")
-        if e["used"] not in (None, consumer):
-            raise QuoteInvalid("quote already used")
-        e["used"] = consumer
-        return QuoteInfo(q.quote_id, q.merchant_amount, q.payer_amount, q.rate, q.expires_at, e["wire"])
+        info = await self.peek(quote_id, partner_id=partner_id, qr_fingerprint=qr_fingerprint,
+                               merchant_amount=merchant_amount)
+        await self.consume(quote_id, partner_id=partner_id, qr_fingerprint=qr_fingerprint,
+                           merchant_amount=merchant_amount, consumer=consumer)
+        return info
 
     def _checked(self, quote_id: str, partner_id: str, qr_fingerprint: str, merchant_amount: MoneyModel) -> Any:
         e = self.quotes.get(quote_id)
