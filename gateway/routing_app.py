@@ -17,6 +17,7 @@ from gateway.breaker import CircuitBreaker
 from gateway.partner_status import StaticStatus, StoreStatus, stop
 from gateway.payments.container import METRICS
 from gateway.routing import RoutingTable
+from gateway.store.base import in_background
 from schemas.errors import QrgwError
 
 CallObserver = Callable[[str, str, str], None]
@@ -80,7 +81,7 @@ async def routing_ctx(app: web.Application) -> AsyncIterator[None]:
     if isinstance(table.status, StoreStatus):
         with contextlib.suppress(QrgwError):  # a store outage must not stop start-up; run() retries and logs
             await table.status.refresh()
-        task = asyncio.create_task(table.status.run(app[SETTINGS].routing_policy.status_refresh_s))
+        task = asyncio.create_task(in_background(table.status.run(app[SETTINGS].routing_policy.status_refresh_s)))
     yield
     if task is not None:
         await stop(task)

@@ -18,7 +18,7 @@ from gateway.appkeys import SERVICES, SETTINGS, STORE
 from gateway.payments.container import METRICS
 from gateway.settlement.metrics import SettlementMetrics
 from gateway.settlement.windows import GROUP, CloseConfig, close_window, due_window
-from gateway.store.base import Store
+from gateway.store.base import Store, in_background
 from schemas.errors import QrgwError
 
 log = structlog.get_logger("qrgw.settlement")
@@ -58,8 +58,8 @@ async def settlement_ctx(app: web.Application) -> AsyncIterator[None]:
     task: asyncio.Task[None] | None = None
     if settings.settlement.auto_close:
         owner = f"closer-{uuid.uuid4().hex[:12]}"
-        task = asyncio.create_task(_loop(store, CloseConfig.from_settings(settings), owner,
-                                         settings.settlement.check_interval_s))
+        task = asyncio.create_task(in_background(_loop(store, CloseConfig.from_settings(settings), owner,
+                                                       settings.settlement.check_interval_s)))
         app[SERVICES]["settlement_closer"] = task
     try:
         yield

@@ -19,18 +19,27 @@ from __future__ import annotations
 
 import abc
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from schemas.payment import PaymentRecord, PaymentStatus
+
+T = TypeVar("T")
 
 # What the current task's store calls are for: "request" (a partner's request, the default) or
 # "background" (recovery, webhooks, settlement...); RedisStore counts its round trips by it.
 PURPOSE: ContextVar[str] = ContextVar("qrgw_store_purpose", default="request")
+
+
+async def in_background(work: Awaitable[T]) -> T:
+    """Run ``work`` (a background task's body) with its store calls counted as background. Set in
+    the task itself: a context var set where the task is created would leak to later tasks."""
+    PURPOSE.set("background")
+    return await work
 
 
 def has_work_left(record: PaymentRecord) -> bool:

@@ -46,7 +46,7 @@ from gateway.events import wire_body
 from gateway.obs.backoff import Outage
 from gateway.obs.tracing import Tracing
 from gateway.signing import Signer, sign_request
-from gateway.store.base import OutboxEntry
+from gateway.store.base import OutboxEntry, in_background
 from gateway.webhooks.metrics import WebhookMetrics
 from gateway.webhooks.state import BlobStore, DeliveryState, load_state, record_dead_letter, reopened, save_state
 from schemas.errors import PartnerError
@@ -123,9 +123,9 @@ class WebhookWorker:
     async def start(self) -> None:
         self._stopping = False
         self._tasks = [
-            asyncio.create_task(self._read_loop(), name=f"webhooks-read-{self.consumer}"),
-            asyncio.create_task(self._ack_loop(), name=f"webhooks-ack-{self.consumer}"),
-            asyncio.create_task(self._housekeeping(), name=f"webhooks-house-{self.consumer}"),
+            asyncio.create_task(in_background(self._read_loop()), name=f"webhooks-read-{self.consumer}"),
+            asyncio.create_task(in_background(self._ack_loop()), name=f"webhooks-ack-{self.consumer}"),
+            asyncio.create_task(in_background(self._housekeeping()), name=f"webhooks-house-{self.consumer}"),
         ]
 
     async def stop(self) -> None:
