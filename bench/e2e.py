@@ -157,8 +157,8 @@ def extra_rows(x: dict[str, Any]) -> list[tuple[str, str]]:
 
     return [
         ("  redis RT/payment", f"request path {f(x['round_trips_request_per_payment'], '.2f')}, background "
-                               f"{f(x['round_trips_background_per_payment'], '.2f')} (commands Redis ran, scripts' inner "
-                               f"ones included: {f(x['redis_cmds_per_payment'], '.2f')})"),
+                               f"{f(x['round_trips_background_per_payment'], '.2f')} (commands Redis ran, scripts' "
+                               f"inner ones included: {f(x['redis_cmds_per_payment'], '.2f')})"),
         ("  idle redis cmds/s", f(x["idle_cmds_per_s"], ".2f")),
         ("  worker RSS MiB", f"{x['rss_mb_start']:.0f} at start, {x['rss_mb_end']:.0f} at end (max of workers)"),
     ]
