@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gateway.store.base import ClaimStatus, Finish, LimitItem, QuoteUseStatus, StaleVersion, Store
+from gateway.store.base import ClaimStatus, Finish, LimitItem, QuoteUseStatus, StaleVersion, Store, payment_lease
 from gateway.testing.redis import StoreCase
 from gateway.testing.settlement import make_payment
 from schemas.errors import ConflictError, InvalidState
@@ -294,7 +294,11 @@ async def test_begin_payment_claims_leases_and_stores_in_one_call(store_case: St
     assert await st.get_payment(other.payment_id) is None
     conflict = await st.begin_payment("w", "req-1", "fp2", other, owner="gw-b", lease_ms=30_000)
     assert conflict.claim.status is ClaimStatus.CONFLICT and not conflict.created
-    assert not await st.acquire_lease(f"lease:payment:{pid}", "gw-b", 1000)  # gw-a holds it
+    seen = await st.get_claim("w", "req-1", "fp2")  # read only, as a repeat with another body sees it
+    assert seen is not None and (seen.status, seen.resource_id) == (ClaimStatus.CONFLICT, pid)
+    mine = await st.get_claim("w", "req-1", "fp")
+    assert mine is not None and mine.status is ClaimStatus.NEW
+    assert not await st.acquire_lease(payment_lease(pid), "gw-b", 1000)  # gw-a holds it
     wrong = "pay-w"
     while st.shard_of(wrong) == st.claim_shard("w", "req-2"):
         wrong += "x"
@@ -312,7 +316,7 @@ async def test_the_last_write_finishes_the_claim_and_releases_the_lease(store_ca
                             finish=Finish("w", "req-f", {"payment_id": pid}, "gw-a"))
     claim = await st.get_claim("w", "req-f")
     assert claim is not None and (claim.status, claim.answer) == (ClaimStatus.DONE, {"payment_id": pid})
-    assert await st.acquire_lease(f"lease:payment:{pid}", "gw-b", 1000)  # released
+    assert await st.acquire_lease(payment_lease(pid), "gw-b", 1000)  # released
     assert await st.payments_in_progress() == []
 
 
@@ -325,6 +329,7 @@ async def test_discard_deletes_only_a_payment_that_never_moved(store_case: Store
     await st.discard_payment("w", "req-d", pid, "gw-a")  # repeated: harmless
     assert await st.get_payment(pid) is None and await st.get_claim("w", "req-d") is None
     assert await st.payments_in_progress() == [] and pid not in await st.payments_of_day("2026-03-02")
+    assert pid not in [p for _, p in await st.recent_payments(100)]  # nor in the admin's created-time index
     moved = in_claim_shard(st, "w", "req-m", "pay-m")
     rec = processing(moved).model_copy(update={"payment_request_id": "req-m"})
     await st.begin_payment("w", "req-m", "fp", rec, owner="gw-a", lease_ms=30_000)

@@ -89,7 +89,7 @@ async def search(store: Store, f: Filters, limit: int, cursor: str | None) -> tu
         rows = await store.recent_payments(_BATCH, before=pos, since=since)
         for (at, pid), rec in zip(rows, await _load(store, [pid for _, pid in rows]), strict=True):
             pos, examined = (at, pid), examined + 1
-            if rec is not None and f.match(rec):  # None: discarded before it moved money
+            if rec is not None and f.match(rec):  # None: discarded between the index read and this one
                 found.append(rec)
                 if len(found) == limit:
                     return found, encode_cursor(pos)

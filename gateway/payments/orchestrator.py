@@ -20,7 +20,7 @@ import structlog
 from adapters.base import CreditRequest, DebitRequest, Outcome
 from gateway.events import payment_event
 from gateway.payments import state as st
-from gateway.payments.planning import Plan, fingerprint_of, held, new_record, plan_payment
+from gateway.payments.planning import Plan, held, new_record, plan_payment
 from gateway.payments.ports import (
     REVIEW_STAGE,
     Partners,
@@ -120,7 +120,7 @@ class Orchestrator:
             if claim.status == ClaimStatus.CONFLICT:
                 raise ConflictError(f"payment_request_id {req.payment_request_id} was used with another body")
             if begun.created:
-                return Submitted(await self._secure_and_drive(rec, plan, loop.time() + self.inline_budget_s), True)
+                return Submitted(await self._secure_and_drive(rec, loop.time() + self.inline_budget_s), True)
             found = await self.store.get_payment(claim.resource_id)
             if found is not None and (claim.status == ClaimStatus.DONE or found.status != PaymentStatus.PROCESSING):
                 return Submitted(found, created=False)
@@ -132,15 +132,13 @@ class Orchestrator:
             delay = min(delay * 2, 0.1)
 
     async def _repeat_of(self, caller: str, request_id: str, fp: str) -> Submitted | None:
-        claim = await self.store.get_claim(caller, request_id)
+        claim = await self.store.get_claim(caller, request_id, fp)
         if claim is None:
             return None
-        rec = await self.store.get_payment(claim.resource_id)
-        if rec is None:
-            return None
-        if fingerprint_of(rec) not in (None, fp):
+        if claim.status == ClaimStatus.CONFLICT:
             raise ConflictError(f"payment_request_id {request_id} was used with another body")
-        return Submitted(rec, created=False)
+        rec = await self.store.get_payment(claim.resource_id)
+        return None if rec is None else Submitted(rec, created=False)
 
     async def _plan(self, caller: str, req: PaymentRequest) -> Plan:
         return await plan_payment(self.resolver, self.partners, self.pricing, caller, req)
@@ -148,7 +146,7 @@ class Orchestrator:
     def _record(self, caller: str, req: PaymentRequest, plan: Plan) -> PaymentRecord:
         return new_record(self.store, caller, req, plan, now=self.clock(), zone=self.zone, lease_s=self.policy.lease_s)
 
-    async def _secure_and_drive(self, rec: PaymentRecord, plan: Plan, deadline: float) -> PaymentRecord:
+    async def _secure_and_drive(self, rec: PaymentRecord, deadline: float) -> PaymentRecord:
         """The request's own payment: lock its quote and limits (a refusal deletes the payment, which
         moved no money, and raises the 4xx), then drive it, finishing the claim on the last write."""
         finish = Finish(rec.partner_id, rec.payment_request_id, {"payment_id": rec.payment_id}, self.owner)

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from gateway.payments import state as st
 from gateway.payments.days import business_day
 from gateway.payments.ports import HOLD_FLAG, Partners, Pricing, QrResolver, QuoteInfo, ResolvedQR
-from gateway.payments.steps import fingerprint, new_id
+from gateway.payments.steps import new_id
 from gateway.store.base import Store
 from schemas.api import PaymentRequest
 from schemas.errors import FXError, QuoteInvalid, ValidationFailed
@@ -36,12 +36,6 @@ def held(rec: PaymentRecord) -> bool:
     approval clears the hold flag, gateway.payments.review)."""
     secure = rec.legs.get("secure")
     return bool(secure and secure.get("hold")) and HOLD_FLAG in rec.flags
-
-
-def fingerprint_of(rec: PaymentRecord) -> str | None:
-    """The request fingerprint a payment was created from (None for records older than it)."""
-    fp = rec.legs.get("request_fp")
-    return str(fp) if fp else None
 
 
 def merchant_amount(resolved: ResolvedQR, given: MoneyModel | None) -> MoneyModel:
@@ -123,7 +117,6 @@ def new_record(
             "debit": {"id": f"{payment_id}-db"},
             "credit": {"id": f"{payment_id}-cr"},
             "visits": {st.DEBIT: 1},
-            "request_fp": fingerprint(req.model_dump(mode="json")),
             **({"secure": secure} if secure else {}),
         },
         business_day=business_day(now, zone),

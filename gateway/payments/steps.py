@@ -15,7 +15,7 @@ from tenacity import AsyncRetrying, retry_if_result, stop_after_attempt, wait_ra
 
 from adapters.base import Outcome
 from gateway.payments.state import RetryPolicy
-from gateway.store.base import StaleVersion, Store
+from gateway.store.base import StaleVersion, Store, payment_lease
 from schemas.payment import PaymentRecord
 
 log = structlog.get_logger("gateway.payments")
@@ -48,8 +48,7 @@ def copy_record(rec: PaymentRecord) -> PaymentRecord:
     return PaymentRecord.model_validate(rec.model_dump())
 
 
-def lease_name(payment_id: str) -> str:
-    return f"lease:payment:{payment_id}"
+lease_name = payment_lease  # the store owns the name: its scripts take and release the lease
 
 
 class Caller:

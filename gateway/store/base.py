@@ -35,6 +35,15 @@ T = TypeVar("T")
 PURPOSE: ContextVar[str] = ContextVar("qrgw_store_purpose", default="request")
 
 
+PAYMENT_LEASE = "lease:payment:"
+
+
+def payment_lease(payment_id: str) -> str:
+    """The name of a payment's lease (its driver's hold): ``begin_payment`` takes it, the last write
+    releases it, and RedisStore keeps it in the payment's slot."""
+    return PAYMENT_LEASE + payment_id
+
+
 async def in_background(work: Awaitable[T]) -> T:
     """Run ``work`` (a background task's body) with its store calls counted as background. Set in
     the task itself: a context var set where the task is created would leak to later tasks."""
@@ -154,9 +163,10 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def get_claim(self, scope: str, key: str) -> Claim | None:
+    async def get_claim(self, scope: str, key: str, fingerprint: str | None = None) -> Claim | None:
         """The claim on ``(scope, key)`` as a repeat would see it (read only): None if absent;
-        NEW stands for "claimed, not finished" (IN_PROGRESS to anyone but its winner)."""
+        CONFLICT when ``fingerprint`` is given and differs from the claim's; NEW stands for
+        "claimed, not finished" (IN_PROGRESS to anyone but its winner)."""
 
     @abc.abstractmethod
     async def finish_claim(self, scope: str, key: str, answer: Mapping[str, Any]) -> None:
@@ -339,8 +349,8 @@ class Store(abc.ABC):
     ) -> list[tuple[float, str]]:
         """``(created_at epoch s, payment_id)`` newest first, strictly below the ``before``
         cursor and not older than ``since``; at most ``limit``. Reads the created-time index
-        (a sorted set per shard, written with the record), never the records. An id whose record
-        was discarded may linger in it: readers skip ids with no record."""
+        (a sorted set per shard, written with the record and removed with it by
+        ``discard_payment``), never the records."""
 
     @abc.abstractmethod
     async def append_audit(self, entry_id: str, entry: Mapping[str, Any]) -> None:

@@ -29,6 +29,7 @@ from gateway.store.base import (
     Store,
     due_score,
     has_work_left,
+    payment_lease,
 )
 from gateway.store.memory_outbox import MemoryOutbox
 from schemas.errors import ConflictError, InvalidState
@@ -98,10 +99,12 @@ class MemoryStore(MemoryOutbox, Store):
             return Claim(ClaimStatus.DONE, found["rid"], copy.deepcopy(found["answer"]))
         return Claim(ClaimStatus.IN_PROGRESS, found["rid"])
 
-    async def get_claim(self, scope: str, key: str) -> Claim | None:
+    async def get_claim(self, scope: str, key: str, fingerprint: str | None = None) -> Claim | None:
         found = self._get(f"claim:{scope}:{key}")
         if found is None:
             return None
+        if fingerprint is not None and found["fp"] != fingerprint:
+            return Claim(ClaimStatus.CONFLICT, found["rid"])
         if found["done"]:
             return Claim(ClaimStatus.DONE, found["rid"], copy.deepcopy(found["answer"]))
         return Claim(ClaimStatus.NEW, found["rid"])
@@ -155,7 +158,7 @@ class MemoryStore(MemoryOutbox, Store):
         claim = await self.claim(scope, key, fingerprint, resource_id=record.payment_id, ttl_s=claim_ttl_s)
         if claim.status is not ClaimStatus.NEW:
             return Begun(claim, False)
-        if not await self.acquire_lease(f"lease:payment:{record.payment_id}", owner, lease_ms):
+        if not await self.acquire_lease(payment_lease(record.payment_id), owner, lease_ms):
             return Begun(Claim(ClaimStatus.IN_PROGRESS, record.payment_id), False)
         if record.payment_id not in self._payments:
             self._insert(record, ())
@@ -170,8 +173,9 @@ class MemoryStore(MemoryOutbox, Store):
             del self._payments[payment_id]
             self._days.get(rec.business_day, set()).discard(payment_id)
             self._due.pop(payment_id, None)
+            self._created.pop(payment_id, None)
         await self.abandon_claim(scope, key)
-        await self.release_lease(f"lease:payment:{payment_id}", owner)
+        await self.release_lease(payment_lease(payment_id), owner)
 
     async def get_payment(self, payment_id: str) -> PaymentRecord | None:
         raw = self._payments.get(payment_id)
@@ -207,7 +211,7 @@ class MemoryStore(MemoryOutbox, Store):
         self._append(self.shard_of(new.payment_id), events)
         if finish is not None:
             await self.finish_claim(finish.scope, finish.key, finish.answer)
-            await self.release_lease(f"lease:payment:{new.payment_id}", finish.owner)
+            await self.release_lease(payment_lease(new.payment_id), finish.owner)
         return new
 
     async def payments_in_progress(self, limit: int = 1000) -> list[str]:

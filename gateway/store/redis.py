@@ -32,6 +32,7 @@ from redis.backoff import NoBackoff
 
 from gateway.store import redis_scripts as lua
 from gateway.store.base import (
+    PAYMENT_LEASE,
     PURPOSE,
     Begun,
     Claim,
@@ -46,6 +47,7 @@ from gateway.store.base import (
     Store,
     due_score,
     has_work_left,
+    payment_lease,
 )
 from gateway.store.redis_outbox import RedisOutbox, _s
 from schemas.errors import ConflictError, InvalidState, StoreUnavailable
@@ -232,8 +234,8 @@ class RedisStore(RedisOutbox, Store):
 
     def _lease(self, name: str) -> str:
         """A payment's lease lives in its slot (``begin_payment`` and the last write touch it)."""
-        if name.startswith("lease:payment:"):
-            pid = name.removeprefix("lease:payment:")
+        if name.startswith(PAYMENT_LEASE):
+            pid = name.removeprefix(PAYMENT_LEASE)
             return f"{self._tag(self.shard_of(pid))}:lease:{pid}"
         return self._key("lease", name)
 
@@ -264,10 +266,12 @@ class RedisStore(RedisOutbox, Store):
         r = await self._eval("CLAIM", [self._claim(scope, key)], [fingerprint, resource_id, ttl_s])
         return _claim_of(r)
 
-    async def get_claim(self, scope: str, key: str) -> Claim | None:
-        r = await self._call("HMGET", self._claim(scope, key), "rid", "done", "answer")
+    async def get_claim(self, scope: str, key: str, fingerprint: str | None = None) -> Claim | None:
+        r = await self._call("HMGET", self._claim(scope, key), "rid", "done", "answer", "fp")
         if r[0] is None:
             return None
+        if fingerprint is not None and _s(r[3]) != fingerprint:
+            return Claim(ClaimStatus.CONFLICT, _s(r[0]))
         if _s(r[1]) == "1":
             return Claim(ClaimStatus.DONE, _s(r[0]), json.loads(r[2]) if r[2] else None)
         return Claim(ClaimStatus.NEW, _s(r[0]))
@@ -304,7 +308,7 @@ class RedisStore(RedisOutbox, Store):
         if shard != self.claim_shard(scope, key):
             raise ValueError("begin_payment: the payment id is not in its claim's shard")
         pid = record.payment_id
-        keys = [self._claim(scope, key), self._lease(f"lease:payment:{pid}"), self._pay(pid),
+        keys = [self._claim(scope, key), self._lease(payment_lease(pid)), self._pay(pid),
                 self._day(shard, record.business_day), self._due(shard), self._created(shard)]
         args = [fingerprint, pid, claim_ttl_s, owner, lease_ms, record.model_dump_json(), record.status.value,
                 int(has_work_left(record)), repr(due_score(record)), repr(record.created_at.timestamp())]
@@ -313,8 +317,8 @@ class RedisStore(RedisOutbox, Store):
 
     async def discard_payment(self, scope: str, key: str, payment_id: str, owner: str) -> None:
         shard = self.shard_of(payment_id)
-        keys = [self._claim(scope, key), self._lease(f"lease:payment:{payment_id}"), self._pay(payment_id),
-                self._due(shard)]
+        keys = [self._claim(scope, key), self._lease(payment_lease(payment_id)), self._pay(payment_id),
+                self._due(shard), self._created(shard)]
         await self._eval("DISCARD_PAYMENT", keys, [payment_id, owner, f"{self._tag(shard)}:day:"])
 
     async def get_payment(self, payment_id: str) -> PaymentRecord | None:
@@ -346,7 +350,7 @@ class RedisStore(RedisOutbox, Store):
         pay = self._pay(pid)
         claim_key = self._claim(finish.scope, finish.key) if folded and finish else pay
         keys = [pay, self._due(shard), self._outbox(shard), claim_key,
-                self._lease(f"lease:payment:{pid}") if folded else pay,
+                self._lease(payment_lease(pid)) if folded else pay,
                 *(self._day(shard, d) for d in dict.fromkeys(extra_days))]
         args = [pid, expected_version, record.status.value, new.model_dump_json(), int(has_work_left(new)),
                 repr(due_score(new)), int(folded), json.dumps(dict(finish.answer)) if finish else "",
@@ -360,7 +364,7 @@ class RedisStore(RedisOutbox, Store):
             raise InvalidState(f"illegal transition {_s(r[1])} -> {record.status}")
         if finish is not None and not folded:
             await self.finish_claim(finish.scope, finish.key, finish.answer)
-            await self.release_lease(f"lease:payment:{pid}", finish.owner)
+            await self.release_lease(payment_lease(pid), finish.owner)
         return new
 
     async def _over_shards(self, op: str, key_of: Any) -> list[Any]:

@@ -60,8 +60,8 @@ end
 return {'NEW', ARGV[2]}
 """
 
-# KEYS: claim, lease, pay, due. ARGV: id, owner, day key prefix (same hash tag).
-# Deletes a payment still at version 0 (it moved no money), its claim and lease; else nothing.
+# KEYS: claim, lease, pay, due, created. ARGV: id, owner, day key prefix (same hash tag).
+# Deletes a payment still at version 0 (it moved no money), its indexes, claim and lease; else nothing.
 DISCARD_PAYMENT = """
 local v = redis.call('HGET', KEYS[3], 'v')
 if v then
@@ -70,6 +70,7 @@ if v then
   redis.call('DEL', KEYS[3])
   redis.call('SREM', ARGV[3] .. day, ARGV[1])
   redis.call('ZREM', KEYS[4], ARGV[1])
+  redis.call('ZREM', KEYS[5], ARGV[1])
 end
 local c = redis.call('HMGET', KEYS[1], 'rid', 'done')
 if c[1] == ARGV[1] and c[2] == '0' then redis.call('DEL', KEYS[1]) end
